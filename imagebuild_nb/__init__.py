@@ -31,3 +31,21 @@ __all__ = [
     "SpecError",
     "__version__",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext imagebuild_nb``: register the %imagebuild magics and their settings."""
+    from imagebuild_nb.notebook.magics import ImageBuildMagics
+
+    shell: object = ipython
+    magics = ImageBuildMagics(shell=shell)
+    shell.register_magics(magics)  # type: ignore[attr-defined]
+    configurables = shell.configurables  # type: ignore[attr-defined]
+    # %reload_ext must not leave two ImageBuildMagics in %config's list.
+    configurables[:] = [c for c in configurables if type(c).__name__ != "ImageBuildMagics"]
+    configurables.append(magics)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    configurables = ipython.configurables  # type: ignore[attr-defined]
+    configurables[:] = [c for c in configurables if type(c).__name__ != "ImageBuildMagics"]

@@ -1,0 +1,1 @@
+"""The notebook layer: magics, the widget, rich displays."""

@@ -1,0 +1,224 @@
+"""``%imagebuild`` / ``%%imagebuild``: thin magics over the public API (see ``%imagebuild?``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+from traitlets import Enum, Int, List, Unicode
+
+from imagebuild_nb.errors import ImageBuildError
+from imagebuild_nb.notebook import arguments
+from imagebuild_nb.notebook.follow import FollowPrinter
+from imagebuild_nb.settings import Settings
+
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$")
+
+
+@magics_class
+class ImageBuildMagics(Magics):
+    """The %imagebuild magics. Every setting also reads ``IMAGEBUILD_NB_<NAME>`` from the env."""
+
+    default_builder = Enum(["local", "remote"], default_value=None, allow_none=True, config=True,
+                           help="Builder used when --builder is not given (env: DEFAULT_BUILDER).")
+    registry = Unicode(None, allow_none=True, config=True,
+                       help="Registry for images that name none; unset keeps them in the engine.")
+    base_image_mirror = Unicode(None, allow_none=True, config=True,
+                                help="Registry mirror for default base images, e.g. localhost:5001.")
+    network_mode = Unicode(None, allow_none=True, config=True,
+                           help="Network for RUN steps, e.g. 'host'.")
+    extra_ca_files = List(Unicode(), default_value=None, allow_none=True, config=True,
+                          help="CA certificate files trusted by RUN steps during builds.")
+    unknown_existence_policy = Enum(["build", "fail"], default_value=None, allow_none=True,
+                                    config=True,
+                                    help="When existence cannot be verified: build, or fail.")
+    local_driver = Enum(["auto", "docker-api", "buildkit"], default_value=None, allow_none=True,
+                        config=True, help="Local build driver; auto picks BuildKit when present.")
+    remote_url = Unicode(None, allow_none=True, config=True, help="URL of the build service.")
+    remote_token = Unicode(None, allow_none=True, config=True,
+                           help="Token for the build service (kept out of reprs).")
+    max_log_lines = Int(1000, config=True,
+                        help="Log lines shown in the cell during a build; the rest stay on "
+                        "the build's full log.")
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.builds: dict[str, Any] = {}
+
+    def settings(self) -> Settings:
+        names = ("default_builder", "registry", "base_image_mirror", "network_mode",
+                 "unknown_existence_policy", "local_driver", "remote_url", "remote_token")
+        overrides: dict[str, Any] = {name: getattr(self, name) for name in names}
+        if self.extra_ca_files is not None:
+            overrides["extra_ca_files"] = tuple(self.extra_ca_files)
+        return Settings.from_env(**overrides)
+
+    @line_cell_magic
+    def imagebuild(self, line: str, cell: str | None = None) -> Any:
+        try:
+            if cell is None:
+                return self._line(arguments.parse(arguments.line_parser(), line))
+            return self._cell(arguments.parse(arguments.cell_parser(), line), cell)
+        except ImageBuildError as error:
+            # A user's problem, not a bug: show the message and hint, not a traceback.
+            raise UsageError(str(error)) from None
+
+    imagebuild.__doc__ = arguments.HELP
+
+    # -- line magic ------------------------------------------------------------------------------
+
+    def _line(self, args: argparse.Namespace) -> Any:
+        if args.command in ("status", "logs", "cancel"):
+            return self._build_command(args)
+        target = self._resolve_image(args.image)
+        if args.command == "exists":
+            return self._engine().check(target)
+        if args.command == "widget":
+            return self._widget(target)
+        return self._build(self._require_image(target, args.image), args)
+
+    def _cell(self, args: argparse.Namespace, body: str) -> Any:
+        from imagebuild_nb import Image
+
+        if not body.strip():
+            raise UsageError("the cell body is empty: write a Dockerfile below %%imagebuild")
+        context = Path(args.context or os.getcwd()).expanduser()
+        if not context.is_dir():
+            raise UsageError(f"--context {args.context!r} is not a folder")
+        # The Dockerfile lives outside the context so the cell never edits the user's folder.
+        folder = Path(tempfile.mkdtemp(prefix="imagebuild-cell-"))
+        dockerfile = folder / "Dockerfile"
+        dockerfile.write_text(body if body.endswith("\n") else body + "\n")
+        image = Image.from_dockerfile(dockerfile, name=args.name, registry=args.registry,
+                                      tag=args.tag, context=context)
+        if args.command == "exists":
+            return self._engine().check(image)
+        return self._build(image, args)
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    def _build(self, image: Any, args: argparse.Namespace) -> Any:
+        engine = self._engine()
+        build = engine.build(image, builder=args.builder, dry_run=args.dry_run,
+                             force=args.force, wait=False)
+        self.builds[build.id] = build
+        if args.dry_run or args.no_wait or build.done:
+            return build
+        return self._follow(build)
+
+    def _follow(self, build: Any) -> Any:
+        progress = display(_ProgressLine("starting"), display_id=True)
+        printer = FollowPrinter(
+            max_lines=self.max_log_lines,
+            show_progress=(lambda text: progress.update(_ProgressLine(text))) if progress else None,
+        )
+        try:
+            printer.follow(build.follow(idle_tick=printer.flush_interval))
+        except KeyboardInterrupt:
+            # The kernel was interrupted: cancel the build and wait for its clean-up.
+            build.cancel()
+            build.wait(timeout=60, raise_on_error=False)
+            printer.close()
+            raise UsageError(f"build {build.id} cancelled by interrupt; nothing was left behind")
+        printer.close(f"; the full log: %imagebuild logs {build.id}")
+        build.wait()  # raises BuildFailedError with the failing step and log tail
+        return build
+
+    def _build_command(self, args: argparse.Namespace) -> Any:
+        build = self._resolve_build(args.build)
+        if args.command == "status":
+            return build
+        if args.command == "cancel":
+            build.cancel()
+            build.wait(timeout=60, raise_on_error=False)
+            return build
+        return _LogText(build.logs)
+
+    def _widget(self, image: Any) -> Any:
+        try:
+            from imagebuild_nb.notebook.widget import ImageBuildWidget
+        except ImportError:
+            raise UsageError("the widget is not available in this version") from None
+        return ImageBuildWidget(self._require_image(image, "IMAGE"), engine=self._engine())
+
+    # -- resolution ------------------------------------------------------------------------------
+
+    def _engine(self) -> Any:
+        from imagebuild_nb.engine import ImageBuildEngine
+
+        return ImageBuildEngine(self.settings())
+
+    def _resolve_image(self, text: str) -> Any:
+        from imagebuild_nb import Image, ImageReference
+
+        value = self._lookup(text)
+        if value is None:
+            if "/" not in text and ":" not in text:
+                raise UsageError(
+                    f"no variable named {text!r} in the notebook: pass a variable holding an "
+                    "Image, or a full reference such as localhost:5001/team/app:1.0"
+                )
+            return ImageReference.parse(text, argument="IMAGE")
+        if isinstance(value, (Image, ImageReference)):
+            return value
+        if isinstance(value, str):
+            return ImageReference.parse(value, argument=text)
+        raise UsageError(f"{text!r} is a {type(value).__name__}, not an Image; "
+                         "create one with Image.from_debian_base(...) or Image.from_dockerfile(...)")
+
+    def _require_image(self, target: Any, text: str) -> Any:
+        from imagebuild_nb import Image
+
+        if not isinstance(target, Image):
+            raise UsageError(f"{text!r} is an image reference; building needs an Image spec "
+                             "held in a variable (e.g. img = Image.from_base(...))")
+        return target
+
+    def _resolve_build(self, text: str) -> Any:
+        value = self._lookup(text)
+        if value is not None and hasattr(value, "cancel") and hasattr(value, "logs"):
+            return value
+        if text in self.builds:
+            return self.builds[text]
+        known = ", ".join(self.builds) or "none yet"
+        raise UsageError(f"no build {text!r}: pass the variable holding a build or a build id "
+                         f"started in this kernel (known: {known})")
+
+    def _lookup(self, text: str) -> Any:
+        if not _VARIABLE.match(text):
+            return None
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        root = re.split(r"[.\[]", text, maxsplit=1)[0]
+        if root not in namespace:
+            return None
+        try:
+            return self.shell.ev(text)
+        except Exception as error:
+            raise UsageError(f"cannot evaluate {text!r}: {error}") from None
+
+
+class _ProgressLine:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return f"<code>{escape(self.text)}</code>"
+
+
+class _LogText(str):
+    """The full log as text; shown without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)

@@ -1,0 +1,62 @@
+"""Kernel fixtures: run notebooks with nbclient in an isolated Jupyter/IPython environment."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+
+@pytest.fixture
+def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Private Jupyter and IPython dirs, so no user profile or old state leaks into kernels."""
+    home = tmp_path / "jupyter-home"
+    for name, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        (home / sub).mkdir(parents=True)
+        monkeypatch.setenv(name, str(home / sub))
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    return home
+
+
+@pytest.fixture
+def run_notebook(jupyter_env: Path, tmp_path: Path) -> Callable[..., nbformat.NotebookNode]:
+    """Execute code cells in a real kernel; returns the executed notebook."""
+
+    def run(cells: list[str], *, kernel_name: str = "python3", timeout: int = 300,
+            allow_errors: bool = False, cwd: Path | None = None) -> nbformat.NotebookNode:
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+        client = NotebookClient(
+            notebook, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors,
+            resources={"metadata": {"path": str(cwd or tmp_path)}},
+        )
+        client.execute()
+        return notebook
+
+    return run
+
+
+def cell_text(cell: nbformat.NotebookNode) -> str:
+    """All text a cell showed: streams, text/plain results and error messages."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type in ("execute_result", "display_data"):
+            parts.append(output.data.get("text/plain", ""))
+        elif output.output_type == "error":
+            parts.append(f"{output.ename}: {output.evalue}")
+    return "".join(parts)
+
+
+def cell_html(cell: nbformat.NotebookNode) -> str:
+    return "".join(o.data.get("text/html", "") for o in cell.get("outputs", [])
+                   if o.output_type in ("execute_result", "display_data"))
+
+
+PYTHON = sys.executable
