@@ -1,0 +1,249 @@
+"""A small async OCI distribution client: manifests and blobs, read-only.
+
+One client (one connection pool, one TLS context, one auth state) serves many requests;
+constructing an httpx client costs ~18 ms, a HEAD on loopback well under 1 ms.
+
+Status handling: 404 is "not there" (``None``); any other non-2xx raises
+:class:`~imagebuild_nb.errors.RegistryError` (``RegistryAuthError`` for 401/403) carrying the
+status and the OCI error code. Transport failures raise ``httpx`` exceptions unchanged.
+
+>>> import asyncio
+>>> async def main():
+...     async with RegistryClient() as client:
+...         return await client.head_manifest(ImageReference.parse("localhost:5001/library/busybox:latest"))
+>>> asyncio.run(main())  # doctest: +SKIP
+ManifestHead(digest='sha256:...', media_type='application/vnd.docker.distribution.manifest.v2+json', size=527)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from imagebuild_nb.errors import RegistryAuthError, RegistryError
+from imagebuild_nb.registry.auth import RegistryAuth
+from imagebuild_nb.registry.credentials import AnonymousKeychain, Keychain
+from imagebuild_nb.registry.manifests import MANIFEST_TYPES
+from imagebuild_nb.registry.tls import is_tls_protocol_error, registry_ssl_context
+from imagebuild_nb.spec.reference import ImageReference
+
+log = logging.getLogger(__name__)
+
+_ACCEPT = [("Accept", media_type) for media_type in MANIFEST_TYPES]
+_USER_AGENT = "imagebuild-nb"
+# A manifest or config blob larger than this is not something we should hold in memory.
+_MAX_DOCUMENT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ManifestHead:
+    """What a HEAD tells: the digest (None when the registry omits the header, as ECR may)."""
+
+    digest: str | None
+    media_type: str | None
+    size: int | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    body: bytes = field(repr=False)
+
+    def json(self) -> dict[str, Any]:
+        data = json.loads(self.body)
+        if not isinstance(data, dict):
+            raise ValueError("a manifest must be a JSON object")
+        return data
+
+
+class RegistryClient:
+    """Read manifests and blobs from OCI registries.
+
+    ``insecure_hosts`` are spoken to over plain HTTP. Loopback hosts try HTTPS first and fall
+    back to HTTP when the server does not speak TLS (as the Docker engine does for 127.0.0.0/8);
+    a certificate that fails verification never falls back.
+    """
+
+    def __init__(
+        self,
+        *,
+        keychain: Keychain | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        extra_ca_files: Iterable[str] = (),
+        insecure_hosts: Iterable[str] = (),
+        max_connections: int = 64,
+    ) -> None:
+        self.auth = RegistryAuth(keychain if keychain is not None else AnonymousKeychain())
+        self._insecure = {host.lower() for host in insecure_hosts}
+        self._schemes: dict[str, str] = {}
+        verify: ssl.SSLContext | bool = (
+            ssl_context if ssl_context is not None else registry_ssl_context(extra_ca_files)
+        )
+        limits = httpx.Limits(max_connections=max_connections,
+                              max_keepalive_connections=max_connections)
+        self._http = httpx.AsyncClient(
+            auth=self.auth,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            verify=verify,
+            limits=limits,
+            follow_redirects=True,
+            max_redirects=5,
+            headers={"User-Agent": _USER_AGENT},
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- operations ---------------------------------------------------------------------------
+
+    async def head_manifest(
+        self, ref: ImageReference, reference: str | None = None
+    ) -> ManifestHead | None:
+        """HEAD the manifest of ``ref`` (or of ``reference``, a tag/digest in the same repo)."""
+        response = await self._send("HEAD", ref, f"manifests/{reference or ref.manifest_reference}",
+                                    headers=_ACCEPT)
+        if response.status_code == 404:
+            return None
+        self._raise_for_status(response, ref)
+        length = response.headers.get("Content-Length")
+        return ManifestHead(
+            digest=response.headers.get("Docker-Content-Digest") or None,
+            media_type=_media_type(response),
+            size=int(length) if length and length.isdigit() else None,
+        )
+
+    async def get_manifest(
+        self, ref: ImageReference, reference: str | None = None
+    ) -> Manifest | None:
+        """GET the manifest; its digest is the header's, or the sha256 of the body without one."""
+        response = await self._send("GET", ref, f"manifests/{reference or ref.manifest_reference}",
+                                    headers=_ACCEPT)
+        if response.status_code == 404:
+            return None
+        self._raise_for_status(response, ref)
+        body = _bounded(response, ref)
+        digest = response.headers.get("Docker-Content-Digest") or (
+            "sha256:" + hashlib.sha256(body).hexdigest()
+        )
+        return Manifest(digest=digest, media_type=_media_type(response) or "", body=body)
+
+    async def get_blob_json(self, ref: ImageReference, digest: str) -> dict[str, Any]:
+        """GET a small JSON blob (an image config). Raises RegistryError when it is absent."""
+        response = await self._send("GET", ref, f"blobs/{digest}")
+        if response.status_code == 404:
+            raise RegistryError(f"blob {digest} of {ref} is missing from the registry",
+                                reference=str(ref), status_code=404, code="BLOB_UNKNOWN")
+        self._raise_for_status(response, ref)
+        data = json.loads(_bounded(response, ref))
+        if not isinstance(data, dict):
+            raise RegistryError(f"blob {digest} of {ref} is not a JSON object", reference=str(ref))
+        return data
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, ref: ImageReference, tail: str,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> httpx.Response:
+        host = ref.registry_host
+        scheme = self._scheme(host)
+        path = f"/v2/{ref.api_repository}/{tail}"
+        try:
+            return await self._request(method, f"{scheme}://{host}{path}", headers)
+        except httpx.ConnectError as error:
+            if scheme != "https" or host in self._schemes or not _is_loopback(host):
+                raise
+            if not is_tls_protocol_error(error):
+                raise
+            log.debug("%s does not speak TLS; using plain HTTP (loopback)", host)
+            self._schemes[host] = "http"
+            return await self._request(method, f"http://{host}{path}", headers)
+
+    async def _request(
+        self, method: str, url: str, headers: list[tuple[str, str]] | None
+    ) -> httpx.Response:
+        request = self._http.build_request(method, url, headers=headers)
+        response = await self._http.send(request)  # not streamed: the body is read and closed
+        host = request.url.netloc.decode("ascii")
+        self._schemes.setdefault(host, request.url.scheme)
+        return response
+
+    def _scheme(self, host: str) -> str:
+        if host.lower() in self._insecure:
+            return "http"
+        return self._schemes.get(host, "https")
+
+    def _raise_for_status(self, response: httpx.Response, ref: ImageReference) -> None:
+        if response.is_success:
+            return
+        status = response.status_code
+        code, message = _oci_error(response)
+        detail = f": {message}" if message else ""
+        if status in (401, 403):
+            raise RegistryAuthError(
+                f"{ref.registry_host} denied access to {ref.api_repository} (HTTP {status}{detail})",
+                reference=str(ref), status_code=status, code=code,
+                hint="check the credentials for this registry (docker login / DOCKER_CONFIG)",
+            )
+        raise RegistryError(
+            f"{ref.registry_host} answered HTTP {status} for {ref}{detail}",
+            reference=str(ref), status_code=status, code=code,
+        )
+
+
+def _media_type(response: httpx.Response) -> str | None:
+    value = response.headers.get("Content-Type")
+    return value.split(";", 1)[0].strip() if value else None
+
+
+def _bounded(response: httpx.Response, ref: ImageReference) -> bytes:
+    body = response.content
+    if len(body) > _MAX_DOCUMENT:
+        raise RegistryError(f"a document of {ref} is larger than {_MAX_DOCUMENT} bytes",
+                            reference=str(ref))
+    return body
+
+
+def _oci_error(response: httpx.Response) -> tuple[str | None, str | None]:
+    if not response.content:
+        return None, None
+    try:
+        errors = response.json().get("errors") or []
+        first = errors[0]
+        return first.get("code"), first.get("message")
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return None, None
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
