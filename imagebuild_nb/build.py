@@ -1,0 +1,353 @@
+"""``ImageBuild``: the result of ``ImageBuildEngine.build`` and the handle on a running build.
+
+A handle is returned for every outcome: built, found existing, dry run, failed, cancelled.
+Events are kept from the start, so late subscribers and iterators see the whole build.
+
+>>> from imagebuild_nb.events import LogLine, BuildFinished
+>>> build = ImageBuild("localhost:5001/demo:1", builder="local", driver="docker-api")
+>>> build.publish(LogLine(text="hello"))
+>>> build.publish(BuildFinished(uri=build.uri, digest="sha256:" + "0" * 64))
+>>> build.status, build.logs, [e.seq for e in build.events]
+('built', 'hello', [1, 2])
+>>> [e.kind for e in build.follow()]
+['log', 'finished']
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from imagebuild_nb.errors import BuildCancelledError, BuildFailedError, ImageBuildError
+from imagebuild_nb.events import (
+    BuildCancelled,
+    BuildEvent,
+    BuildFailed,
+    BuildFinished,
+    LogLine,
+    is_terminal,
+)
+
+log = logging.getLogger(__name__)
+
+Status = Literal["running", "built", "exists", "dry-run", "failed", "cancelled"]
+_CANCEL_WAIT = 60.0
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a build would do, computed without touching the engine or a registry."""
+
+    uri: str
+    dockerfile: str
+    context_files: tuple[str, ...]
+    command: str
+    builder: str
+    driver: str
+    push: bool
+
+    def __str__(self) -> str:
+        files = "\n".join(f"  {name}" for name in self.context_files) or "  (empty)"
+        return (f"Dry run of {self.uri} with {self.builder}/{self.driver}\n"
+                f"Would run: {self.command}\n--- Dockerfile ---\n{self.dockerfile}"
+                f"--- context ({len(self.context_files)} files) ---\n{files}")
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    """A build running on the build service: its id and the page that shows it."""
+
+    id: str
+    url: str
+
+
+class ImageBuild:
+    """One build request's outcome and, while it runs, the handle to watch, wait on and cancel.
+
+    >>> build = ImageBuild.found_existing("r/x:1", digest="sha256:ab", builder="local")
+    >>> (build.status, build.built, build.found, build.done)
+    ('exists', False, True, True)
+    """
+
+    def __init__(self, uri: str, *, builder: str, driver: str = "", reason: str = "",
+                 remote_run: RemoteRun | None = None) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.uri = uri
+        self.builder = builder
+        self.driver = driver
+        self.reason = reason
+        self.remote_run = remote_run
+        self.status: Status = "running"
+        self.digest: str | None = None
+        self.image_id: str | None = None
+        self.dry_run: DryRun | None = None
+        self.existence: Any = None  # the existence check result that led here, when one ran
+        self.error: ImageBuildError | None = None
+        self.started_at = time.time()
+        self.finished_at: float | None = None
+        self._events: list[BuildEvent] = []
+        self._subscribers: list[Callable[[BuildEvent], None]] = []
+        self._changed = threading.Condition()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- outcomes that need no build ------------------------------------------------------------
+
+    @classmethod
+    def found_existing(cls, uri: str, *, digest: str | None, builder: str, driver: str = "",
+                       existence: Any = None) -> ImageBuild:
+        build = cls(uri, builder=builder, driver=driver, reason="exists")
+        build.digest, build.existence = digest, existence
+        build._settle("exists")
+        return build
+
+    @classmethod
+    def planned(cls, dry_run: DryRun, *, reason: str = "") -> ImageBuild:
+        build = cls(dry_run.uri, builder=dry_run.builder, driver=dry_run.driver, reason=reason)
+        build.dry_run = dry_run
+        build._settle("dry-run")
+        return build
+
+    # -- running --------------------------------------------------------------------------------
+
+    def start(self, run: Callable[[threading.Event], Iterator[BuildEvent]],
+              on_done: Callable[[ImageBuild], None] | None = None) -> ImageBuild:
+        """Run ``run(cancel)`` on a background thread, publishing every event it yields."""
+
+        def target() -> None:
+            try:
+                for event in run(self._cancel):
+                    self.publish(event)
+                    if is_terminal(event):
+                        break
+                if not self.done:
+                    if self._cancel.is_set():
+                        self.publish(BuildCancelled(message="cancelled"))
+                    else:
+                        self.publish(BuildFailed(message="the builder stopped without a result"))
+            except ImageBuildError as error:
+                self.error = error
+                self.publish(BuildFailed(message=str(error)))
+            except BaseException as error:  # a thread must not die silently
+                log.exception("build of %s crashed", self.uri)
+                self.error = ImageBuildError(f"build of {self.uri} crashed: {error!r}")
+                self.publish(BuildFailed(message=f"internal error: {error!r}"))
+            finally:
+                if on_done is not None:
+                    on_done(self)
+
+        self._thread = threading.Thread(target=target, name=f"imagebuild-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def publish(self, event: BuildEvent) -> None:
+        """Number and record an event, then hand it to subscribers (the engine calls this)."""
+        with self._changed:
+            if self.done:
+                return
+            event = event.numbered(len(self._events) + 1)
+            self._events.append(event)
+            if isinstance(event, BuildFinished):
+                self.digest, self.image_id = event.digest, event.image_id
+                self._settle("built")
+            elif isinstance(event, BuildFailed):
+                self._settle("failed")
+            elif isinstance(event, BuildCancelled):
+                self._settle("cancelled")
+            subscribers = list(self._subscribers)
+            self._changed.notify_all()
+        for callback in subscribers:
+            _deliver(callback, event)
+
+    def _settle(self, status: Status) -> None:
+        self.status = status
+        self.finished_at = time.time()
+
+    # -- watching -------------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def built(self) -> bool:
+        return self.status == "built"
+
+    @property
+    def found(self) -> bool:
+        """True when the image already existed and nothing was built."""
+        return self.status == "exists"
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    @property
+    def events(self) -> tuple[BuildEvent, ...]:
+        with self._changed:
+            return tuple(self._events)
+
+    @property
+    def logs(self) -> str:
+        """The full build log (every log line, in order)."""
+        return "\n".join(e.text for e in self.events if isinstance(e, LogLine))
+
+    def subscribe(self, callback: Callable[[BuildEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` for every past and future event (from the build's thread).
+
+        Returns a function that unsubscribes. Exceptions in the callback are logged.
+        """
+        with self._changed:
+            past = list(self._events)
+            self._subscribers.append(callback)
+        for event in past:
+            _deliver(callback, event)
+
+        def unsubscribe() -> None:
+            with self._changed:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def follow(self, idle_tick: float | None = None) -> Iterator[Any]:
+        """Iterate all events from the start until the build ends.
+
+        With ``idle_tick`` it yields ``None`` after that many seconds without an event, so a
+        consumer on the main thread can refresh and notice a KeyboardInterrupt.
+        """
+        index = 0
+        while True:
+            with self._changed:
+                while index >= len(self._events) and not self.done:
+                    if not self._changed.wait(idle_tick if idle_tick else 0.5) and idle_tick:
+                        break
+                fresh = self._events[index:]
+                finished = self.done
+            if not fresh and not finished:
+                yield None
+                continue
+            index += len(fresh)
+            yield from fresh
+            if finished and index >= len(self.events):
+                return
+
+    def __iter__(self) -> Iterator[BuildEvent]:
+        return (event for event in self.follow() if event is not None)
+
+    def wait(self, timeout: float | None = None, *, raise_on_error: bool = True) -> ImageBuild:
+        """Block until the build ends; raise its error (failed or cancelled) unless told not to.
+
+        A KeyboardInterrupt while waiting cancels the build, waits for its clean-up, and
+        propagates. Raises TimeoutError when ``timeout`` passes first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while not self.done:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"build of {self.uri} still running after {timeout} s")
+                with self._changed:
+                    self._changed.wait(0.2 if left is None else min(0.2, left))
+        except KeyboardInterrupt:
+            self.cancel()
+            self._join(_CANCEL_WAIT)
+            raise
+        self._join(5)
+        if raise_on_error:
+            self.raise_for_status()
+        return self
+
+    def __await__(self) -> Generator[Any, None, ImageBuild]:
+        """``await build`` waits without blocking the event loop (Jupyter's loop included)."""
+        import asyncio
+
+        return asyncio.get_running_loop().run_in_executor(None, self.wait).__await__()
+
+    def raise_for_status(self) -> None:
+        if self.status == "failed":
+            if self.error is not None and not isinstance(self.error, BuildFailedError):
+                raise self.error
+            failed = next((e for e in reversed(self.events) if isinstance(e, BuildFailed)), None)
+            message = failed.message if failed else "build failed"
+            raise BuildFailedError(
+                f"build of {self.uri} failed: {message}",
+                step=failed.step if failed else None,
+                exit_code=failed.exit_code if failed else None,
+                log_tail=failed.lines if failed else (),
+                hint="the full log is on the build's .logs",
+            )
+        if self.status == "cancelled":
+            raise BuildCancelledError(f"build of {self.uri} was cancelled")
+
+    def cancel(self) -> None:
+        """Ask the build to stop; it ends as "cancelled" once the builder has cleaned up."""
+        if not self.done:
+            self._cancel.set()
+
+    def _join(self, timeout: float) -> None:
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    # -- display --------------------------------------------------------------------------------
+
+    def _summary(self) -> list[tuple[str, str]]:
+        rows = [("uri", self.uri), ("status", self.status),
+                ("builder", f"{self.builder}/{self.driver}" if self.driver else self.builder)]
+        if self.digest:
+            rows.append(("digest", self.digest))
+        if self.reason:
+            rows.append(("why", self.reason))
+        if self.duration is not None:
+            rows.append(("duration", f"{self.duration:.1f}s"))
+        if self.remote_run is not None:
+            rows.append(("run", self.remote_run.url))
+        failed = next((e for e in reversed(self.events) if isinstance(e, BuildFailed)), None)
+        if failed is not None:
+            rows.append(("failed", f"{failed.step or ''} {failed.message}".strip()))
+        return rows
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{key}={value!r}" for key, value in self._summary())
+        return f"ImageBuild({inner})"
+
+    def __str__(self) -> str:
+        text = "\n".join(f"{key:>9}: {value}" for key, value in self._summary())
+        if self.dry_run is not None:
+            text += "\n" + str(self.dry_run)
+        return text
+
+    def _repr_html_(self) -> str:
+        colour = {"built": "#2e7d32", "exists": "#1565c0", "failed": "#c62828",
+                  "cancelled": "#6d4c41", "dry-run": "#6a1b9a"}.get(self.status, "#f9a825")
+        rows = "".join(
+            f"<tr><th style='text-align:right'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
+            for k, v in self._summary())
+        badge = (f"<span style='background:{colour};color:white;padding:1px 6px;"
+                 f"border-radius:3px'>{html.escape(self.status)}</span>")
+        body = f"<div><b>ImageBuild</b> {badge}<table>{rows}</table>"
+        failed = next((e for e in reversed(self.events) if isinstance(e, BuildFailed)), None)
+        if failed is not None and failed.lines:
+            body += f"<pre>{html.escape(chr(10).join(failed.lines))}</pre>"
+        if self.dry_run is not None:
+            body += (f"<p>Would run: <code>{html.escape(self.dry_run.command)}</code></p>"
+                     f"<pre>{html.escape(self.dry_run.dockerfile)}</pre>"
+                     f"<details><summary>{len(self.dry_run.context_files)} context files"
+                     f"</summary><pre>{html.escape(chr(10).join(self.dry_run.context_files))}"
+                     "</pre></details>")
+        return body + "</div>"
+
+
+def _deliver(callback: Callable[[BuildEvent], None], event: BuildEvent) -> None:
+    try:
+        callback(event)
+    except Exception:
+        log.exception("a build event subscriber failed on %s", event.kind)

@@ -1,0 +1,162 @@
+"""The local Docker engine: connecting (with a clear error when it is not there), pushing, cleanup.
+
+Both local drivers talk to the engine through here; the BuildKit driver builds with the CLI and
+still pushes and cleans up through the Engine API.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import docker
+import docker.auth
+import docker.errors
+from docker.context import ContextAPI
+
+from imagebuild_nb.errors import BuilderUnavailableError
+from imagebuild_nb.events import BuildEvent, BuildFailed, PushProgress
+from imagebuild_nb.spec.reference import ImageReference
+
+log = logging.getLogger(__name__)
+
+ENGINE_HINT = (
+    "start Docker (e.g. `sudo systemctl start docker` or Docker Desktop), set DOCKER_HOST to a "
+    "reachable engine, or build with builder='remote'"
+)
+# Long enough for a RUN step that prints nothing for a while; cancel closes the stream anyway.
+STREAM_TIMEOUT = 3600
+PING_TIMEOUT = 5
+
+
+class CapturingAPIClient(docker.APIClient):  # type: ignore[misc]
+    """An APIClient that remembers, per thread, the streaming response it is reading.
+
+    Cancelling a build means closing that response: the engine stops a build whose client went
+    away. docker-py does not hand the response out, so we keep it when the stream starts.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._streams = threading.local()
+
+    def _stream_helper(self, response: Any, decode: bool = False) -> Any:
+        self._streams.response = response
+        return super()._stream_helper(response, decode=decode)
+
+    def current_response(self) -> Any:
+        return getattr(self._streams, "response", None)
+
+    def abort_stream(self, response: Any) -> None:
+        """Close a streaming response from another thread (unblocks the reader at once)."""
+        try:
+            sock = self._get_raw_response_socket(response)
+            import socket
+
+            sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # the socket may already be gone; closing below is enough then
+            log.debug("shutting down the build stream socket failed", exc_info=True)
+        try:
+            response.close()
+        except Exception:
+            log.debug("closing the build stream failed", exc_info=True)
+
+
+def engine_params(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Connection parameters like the docker CLI: DOCKER_HOST/TLS env, else the current context."""
+    env = dict(os.environ if environ is None else environ)
+    params: dict[str, Any] = docker.utils.kwargs_from_env(environment=env)
+    if "base_url" not in params:
+        for key, value in ContextAPI.kwargs_from_context(environment=env).items():
+            params.setdefault(key, value)
+    return params
+
+
+def connect(timeout: float = STREAM_TIMEOUT) -> CapturingAPIClient:
+    """An Engine API client; raises BuilderUnavailableError (with the fix) when none answers."""
+    params = engine_params()
+    where = params.get("base_url") or "the default socket"
+    try:
+        client = CapturingAPIClient(timeout=timeout, version="auto", **params)
+    except docker.errors.DockerException as error:
+        raise BuilderUnavailableError(
+            f"the Docker engine at {where} does not answer ({_short(error)})", hint=ENGINE_HINT
+        ) from error
+    return client
+
+
+def ping(client: docker.APIClient) -> None:
+    try:
+        client.ping()
+    except (docker.errors.DockerException, OSError) as error:
+        raise BuilderUnavailableError(
+            f"the Docker engine at {client.base_url} does not answer ({_short(error)})",
+            hint=ENGINE_HINT,
+        ) from error
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:300]
+
+
+def registry_auth(reference: ImageReference) -> dict[str, Any] | None:
+    """Credentials for pushing, read fresh from $DOCKER_CONFIG (auths, credHelpers, credsStore)."""
+    config = docker.auth.load_config()
+    registry = reference.registry or docker.auth.INDEX_NAME
+    auth = config.resolve_authconfig(registry)
+    return dict(auth) if auth else None
+
+
+def push(client: docker.APIClient, tag: str, cancel: threading.Event) -> Iterator[BuildEvent]:
+    """Push ``tag``; yields PushProgress and, on failure, one BuildFailed. Returns the digest."""
+    reference = ImageReference.parse(tag)
+    auth = registry_auth(reference)
+    stream = client.push(
+        reference.name, tag=reference.tag, auth_config=auth, stream=True, decode=True
+    )
+    digest: str | None = None
+    for record in stream:
+        if cancel.is_set():
+            response = getattr(client, "current_response", lambda: None)()
+            if response is not None:
+                client.abort_stream(response)
+            return None
+        if "error" in record:
+            message = str(record.get("error"))
+            hint = None
+            if "auth" in message.lower() or "denied" in message.lower():
+                hint = (f"log in to {reference.registry} (docker login) or put credentials for "
+                        "it in $DOCKER_CONFIG/config.json")
+            yield BuildFailed(message=f"push of {tag} failed: {message}", step="push",
+                              lines=(message,))
+            if hint:
+                log.info("push failed: %s (%s)", message, hint)
+            return None
+        aux = record.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            digest = str(aux["Digest"])
+            continue
+        detail = record.get("progressDetail") or {}
+        yield PushProgress(
+            layer=str(record.get("id", "")),
+            status=str(record.get("status", "")),
+            current=detail.get("current"),
+            total=detail.get("total"),
+        )
+    return digest
+
+
+def remove_containers(client: docker.APIClient, ids: Iterable[str]) -> None:
+    """Remove build containers left behind (best effort, logged)."""
+    for container_id in ids:
+        try:
+            client.remove_container(container_id, force=True)
+            log.debug("removed leftover build container %s", container_id)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException:
+            log.warning("could not remove build container %s", container_id, exc_info=True)
