@@ -1,0 +1,389 @@
+"""ImageBuildWidget: check and build an image from buttons, with a live log view and Cancel.
+
+Threading model: button handlers and engine callbacks never touch widget traits; they put
+messages on a queue and wake the :class:`~imagebuild_nb.notebook.flusher.Flusher`. Checks and
+builds run on worker threads, so the kernel keeps executing cells and Cancel stays clickable.
+The flusher folds the queue into a :class:`~imagebuild_nb.notebook.viewstate.ViewState` a few
+times per second and sends the live panel (badge, step, elapsed, log tail) as ONE comm message;
+controls send a message only when a state transition changes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Unicode
+
+from imagebuild_nb.events import BuildEvent
+from imagebuild_nb.notebook import widget_html
+from imagebuild_nb.notebook.flusher import Flusher
+from imagebuild_nb.notebook.logpager import LogPager
+from imagebuild_nb.notebook.logview import LogBuffer, LogStore
+from imagebuild_nb.notebook.viewstate import (
+    BuildRequested,
+    CancelRequested,
+    CheckStarted,
+    Message,
+    Problem,
+    ViewState,
+    reduce,
+)
+from imagebuild_nb.notebook.widget_engine import (
+    EngineLike,
+    check_message,
+    default_engine,
+    dry_run_message,
+    follow,
+    iterate_events,
+    readable,
+    remote_unavailable,
+    settled_message,
+    submitted_message,
+    uri_of,
+)
+
+class _ShowPage:
+    def __init__(self, page: int | None) -> None:
+        self.page = page  # None = the last page
+
+
+class ImageBuildWidget(widgets.VBox):
+    """Check, build (locally or remotely) and watch an image from a notebook.
+
+    >>> from imagebuild_nb.notebook.scripted import ScriptedEngine
+    >>> w = ImageBuildWidget("localhost:5001/demo:1", engine=ScriptedEngine())
+    >>> w.status
+    'unknown'
+    >>> w.check_button.click()
+    >>> w.wait_idle(timeout=5)
+    True
+    >>> w.status
+    'missing'
+
+    In a notebook, display it (``w`` as the last expression of a cell) and use the buttons;
+    ``w.full_log()`` returns the whole log of the last build, ``w.log_path`` is its file.
+    """
+
+    uri = Unicode(help="The image reference this widget checks and builds.")
+    status = Unicode("unknown", help="unknown, checking, exists, missing, building, built, "
+                                     "failed, cancelled or dry-run (Python side, not synced).")
+    digest = Unicode(None, allow_none=True, help="Digest from the last check or build.")
+
+    def __init__(self, image: Any, engine: EngineLike | None = None, *,
+                 settings: Any = None, flush_interval: float | None = 0.25,
+                 tail_lines: int = 120, log_max_bytes: int = 64 * 1024 * 1024,
+                 **kwargs: Any) -> None:
+        self._image = image
+        self._engine = engine
+        self._queue: queue.SimpleQueue[Message | _ShowPage] = queue.SimpleQueue()
+        self._state = ViewState()
+        self._log = LogBuffer(tail_lines=tail_lines)
+        self._log_max_bytes = log_max_bytes
+        self._job_lock = threading.Lock()
+        self._job: str | None = None
+        self._handle: Any = None
+        self._cancel_requested = threading.Event()
+        self._flush_lock = threading.RLock()
+        self._flush_thread: int | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        remote_reason = remote_unavailable(settings, engine)
+        self._remote_reason = remote_reason
+
+        self.builder = widgets.ToggleButtons(
+            options=["local", "remote"], value="local",
+            tooltips=["Build with the local Docker engine",
+                      remote_reason or "Build on the remote build service"],
+            style={"button_width": "5.5em"})
+        self.dry_run = widgets.Checkbox(description="dry run", indent=False,
+                                        layout=widgets.Layout(width="auto"))
+        self.force = widgets.Checkbox(description="force", indent=False,
+                                      layout=widgets.Layout(width="auto"))
+        self.check_button = widgets.Button(description="Check", icon="search",
+                                           tooltip="Does this image exist already?")
+        self.build_button = widgets.Button(description="Build", icon="play",
+                                           button_style="primary", tooltip="Build the image")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True,
+                                            button_style="danger", tooltip="Stop the build")
+        self.full_log_button = widgets.ToggleButton(description="Full log", icon="list",
+                                                    tooltip="Page through the whole build log")
+        note = (f'<span style="color: #6b7280" title="{html.escape(remote_reason, quote=True)}">'
+                f"remote: not configured</span>") if remote_reason else ""
+        self.panel = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.log_pager = LogPager()
+        controls = widgets.HBox(
+            [self.builder, widgets.HTML(note), self.dry_run, self.force, self.check_button,
+             self.build_button, self.cancel_button, self.full_log_button],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        super().__init__(children=[controls, self.panel, self.log_pager], **kwargs)
+        self.uri = uri_of(image)
+        self.add_class("imagebuild-widget")
+
+        self.check_button.on_click(self._guarded(self._on_check))
+        self.build_button.on_click(self._guarded(self._on_build))
+        self.cancel_button.on_click(self._guarded(self._on_cancel))
+        self.builder.observe(self._guarded(self._on_builder), "value")
+        self.full_log_button.observe(self._guarded(self._on_full_log), "value")
+        self.log_pager.page_number.observe(self._guarded(self._on_page), "value")
+        self._flusher = Flusher(self.flush, interval=flush_interval) if flush_interval else None
+        self.flush()
+
+    # -- public API ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ViewState:
+        """The current view state (immutable; updated by the flusher)."""
+        return self._state
+
+    @property
+    def log_path(self) -> str | None:
+        """The file holding the full log of the last build (removed when the widget closes)."""
+        store = self._log.store
+        return str(store.path) if store is not None else None
+
+    def full_log(self, start: int = 0, count: int | None = None) -> str:
+        """The last build's log (all of it by default), cleaned of ANSI codes."""
+        store = self._log.store
+        if store is None:
+            return ""
+        if start == 0 and count is None:
+            return store.read_text()
+        return "\n".join(store.read(start, count if count is not None else store.lines))
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no check or build runs and its result is on screen (tests, scripts)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self._idle.wait(remaining):
+                return False
+            self.flush()
+            if self._idle.is_set() and not self._state.busy:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+    def flush(self) -> bool:
+        """Apply queued messages and update the view (one message per changed widget).
+
+        Called by the flusher thread; returns True while there is more to come.
+        """
+        with self._flush_lock:
+            self._flush_thread = threading.get_ident()
+            try:
+                self._drain()
+                self._render()
+            except Exception as error:  # noqa: BLE001 - a bug must show up, not kill the widget
+                self._state = reduce(self._state, Problem(f"widget error: {readable(error)}"))
+                with contextlib.suppress(Exception):
+                    self._render()
+            finally:
+                self._flush_thread = None
+            return self._state.busy or not self._idle.is_set() or not self._queue.empty()
+
+    def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.stop(final_flush=False)
+        handle = self._handle
+        if handle is not None and self._state.status == "building":
+            with contextlib.suppress(Exception):
+                handle.cancel()
+        if self._log.store is not None:
+            self._log.store.close()
+        for child in (self.builder, self.dry_run, self.force, self.check_button,
+                      self.build_button, self.cancel_button, self.full_log_button, self.panel,
+                      self.log_pager, *self.children):
+            child.close()
+        super().close()
+
+    def summary(self) -> str:
+        """A plain-text account of the widget (what ``repr`` and non-widget frontends show)."""
+        return widget_html.plain_summary(self._state, uri=self.uri, now=time.time(),
+                                         log_lines=self._log.tail())
+
+    def __repr__(self) -> str:
+        digest = f" {widget_html.short_digest(self._state.digest)}" if self._state.digest else ""
+        return f"<ImageBuildWidget {self.uri} [{self._state.status}{digest}]>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is not None:
+            data["text/plain"] = self.summary()
+        return data
+
+    # -- callbacks (main thread): only post messages and start workers ----------------------
+
+    def _on_check(self, _button: Any) -> None:
+        if self._start_job("check"):
+            self._post(CheckStarted(at=time.time()))
+            self._spawn(self._run_check)
+
+    def _on_build(self, _button: Any) -> None:
+        builder, dry_run, force = self.builder.value, self.dry_run.value, self.force.value
+        if builder == "remote" and self._remote_reason:
+            raise RuntimeError(f"remote builder unavailable: {self._remote_reason}")
+        if self._start_job("build"):
+            self._cancel_requested.clear()
+            self._handle = None
+            self._post(BuildRequested(builder=builder, dry_run=dry_run, force=force,
+                                      at=time.time()))
+            self._spawn(lambda: self._run_build(builder, dry_run, force))
+
+    def _on_cancel(self, _button: Any) -> None:
+        self._cancel_requested.set()
+        self._post(CancelRequested())
+        handle = self._handle
+        if handle is not None:
+            self._spawn(lambda: self._cancel(handle))
+
+    def _on_builder(self, change: dict[str, Any]) -> None:
+        if change["new"] == "remote" and self._remote_reason and not self._in_flush():
+            self._post(Problem(f"remote builder unavailable: {self._remote_reason}"))
+
+    def _on_full_log(self, change: dict[str, Any]) -> None:
+        if not self._in_flush():
+            self._post(_ShowPage(None) if change["new"] else _ShowPage(0))
+
+    def _on_page(self, change: dict[str, Any]) -> None:
+        if not self._in_flush() and self.full_log_button.value:
+            self._post(_ShowPage(int(change["new"])))
+
+    # -- workers (background threads) -------------------------------------------------------
+
+    def _run_check(self) -> None:
+        try:
+            self._post(check_message(self._get_engine().check(self._image)))
+        except Exception as error:  # noqa: BLE001 - shown in the widget
+            self._post(Problem(readable(error), during="check"))
+        finally:
+            self._end_job()
+
+    def _run_build(self, builder: str, dry_run: bool, force: bool) -> None:
+        try:
+            handle = self._get_engine().build(self._image, builder=builder, dry_run=dry_run,
+                                              force=force, wait=False)
+            self._handle = handle
+            self._post(submitted_message(handle))
+            if dry_run:
+                self._post(dry_run_message(handle))
+                return
+            if self._cancel_requested.is_set():
+                self._cancel(handle)
+            if not follow(handle, self._post):
+                iterate_events(handle, self._post)
+            error: BaseException | None = None
+            try:
+                handle.wait()
+            except Exception as raised:  # noqa: BLE001 - a failed build is an outcome here
+                error = raised
+            self._post(settled_message(handle, error))
+        except Exception as error:  # noqa: BLE001 - shown in the widget
+            self._post(Problem(readable(error), during="build", at=time.time()))
+        finally:
+            self._end_job()
+
+    def _cancel(self, handle: Any) -> None:
+        try:
+            handle.cancel()
+        except Exception as error:  # noqa: BLE001 - shown in the widget
+            self._post(Problem(f"cancel failed: {readable(error)}", during="cancel"))
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _get_engine(self) -> EngineLike:
+        if self._engine is None:
+            self._engine = default_engine()
+        return self._engine
+
+    def _post(self, message: Message | _ShowPage) -> None:
+        self._queue.put(message)
+        if self._flusher is not None:
+            self._flusher.wake()
+
+    def _spawn(self, target: Callable[[], None]) -> None:
+        threading.Thread(target=target, name="imagebuild-widget-job", daemon=True).start()
+
+    def _start_job(self, name: str) -> bool:
+        with self._job_lock:
+            if self._job is not None:
+                self._post(Problem(f"a {self._job} is running; wait for it or cancel it first"))
+                return False
+            self._job = name
+            self._idle.clear()
+            return True
+
+    def _end_job(self) -> None:
+        with self._job_lock:
+            self._job = None
+        self._idle.set()
+        if self._flusher is not None:
+            self._flusher.wake()
+
+    def _in_flush(self) -> bool:
+        return self._flush_thread == threading.get_ident()
+
+    def _guarded(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
+        def run(argument: Any) -> None:
+            try:
+                callback(argument)
+            except Exception as error:  # noqa: BLE001 - readable message instead of a dead widget
+                self._post(Problem(readable(error)))
+        return run
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _ShowPage):
+                self._show_page(item.page)
+                continue
+            if isinstance(item, BuildRequested):
+                self._new_log()
+            elif isinstance(item, BuildEvent):
+                self._log.add_event(item)
+            self._state = reduce(self._state, item)
+
+    def _new_log(self) -> None:
+        if self._log.store is not None:
+            self._log.store.close()
+        self._log.clear()
+        self._log.store = LogStore(max_bytes=self._log_max_bytes)
+
+    def _show_page(self, page: int | None) -> None:
+        if page == 0 or not self.full_log_button.value:
+            self.log_pager.hide()
+        else:
+            self.log_pager.show(self._log.store, page)
+
+    def _render(self) -> None:
+        state = self._state
+        store = self._log.store
+        note = f"{store.dropped} lines past the size cap dropped" if store and store.dropped else ""
+        value = widget_html.panel(state, uri=self.uri, now=time.time(),
+                                  log_lines=self._log.tail(), lines_total=self._log.lines_total,
+                                  log_note=note)
+        if self.panel.value != value:
+            with self.panel.hold_sync():
+                self.panel.value = value
+        busy = state.busy or not self._idle.is_set()
+        can_cancel = state.status == "building" and not state.cancelling and self._job == "build"
+        for control, disabled in ((self.check_button, busy), (self.build_button, busy),
+                                  (self.cancel_button, not can_cancel), (self.builder, busy),
+                                  (self.dry_run, busy), (self.force, busy)):
+            if control.disabled != disabled:
+                with control.hold_sync():
+                    control.disabled = disabled
+        if self.builder.value == "remote" and self._remote_reason:
+            self.builder.value = "local"
+        self.status = state.status
+        self.digest = state.digest
+
