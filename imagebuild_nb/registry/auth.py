@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 _REPOSITORY_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
 CLIENT_ID = "imagebuild-nb"
+# RegistryAuthError.code when the token service, not the registry, said no.
+TOKEN_REFUSED = "TOKEN_REFUSED"
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ class RegistryAuth(httpx.Auth):
                 f"the token service {realm} refused a token for {scope or 'the registry'} "
                 f"(HTTP {response.status_code}{_detail(response)})",
                 status_code=response.status_code,
+                code=TOKEN_REFUSED,
                 hint=("check the credentials for this registry (docker login, or DOCKER_CONFIG)"
                       if credential else "this registry needs credentials: run `docker login`"),
             )

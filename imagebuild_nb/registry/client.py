@@ -17,6 +17,7 @@ ManifestHead(digest='sha256:...', media_type='application/vnd.docker.distributio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -88,6 +89,7 @@ class RegistryClient:
         self.auth = RegistryAuth(keychain if keychain is not None else AnonymousKeychain())
         self._insecure = {host.lower() for host in insecure_hosts}
         self._schemes: dict[str, str] = {}
+        self._probe_locks: dict[str, asyncio.Lock] = {}
         verify: ssl.SSLContext | bool = (
             ssl_context if ssl_context is not None else registry_ssl_context(extra_ca_files)
         )
@@ -169,26 +171,29 @@ class RegistryClient:
         headers: list[tuple[str, str]] | None = None,
     ) -> httpx.Response:
         host = ref.registry_host
-        scheme = self._scheme(host)
         path = f"/v2/{ref.api_repository}/{tail}"
-        try:
-            return await self._request(method, f"{scheme}://{host}{path}", headers)
-        except httpx.ConnectError as error:
-            if scheme != "https" or host in self._schemes or not _is_loopback(host):
-                raise
-            if not is_tls_protocol_error(error):
-                raise
-            log.debug("%s does not speak TLS; using plain HTTP (loopback)", host)
-            self._schemes[host] = "http"
-            return await self._request(method, f"http://{host}{path}", headers)
+        if host.lower() in self._insecure or host in self._schemes or not _is_loopback(host):
+            return await self._request(method, f"{self._scheme(host)}://{host}{path}", headers)
+        # First contact with a loopback host: one request finds the scheme, the rest wait.
+        lock = self._probe_locks.setdefault(host, asyncio.Lock())
+        async with lock:
+            if host in self._schemes:
+                return await self._request(method, f"{self._schemes[host]}://{host}{path}", headers)
+            try:
+                return await self._request(method, f"https://{host}{path}", headers)
+            except httpx.ConnectError as error:
+                if not is_tls_protocol_error(error):
+                    raise
+                log.debug("%s does not speak TLS; using plain HTTP (loopback)", host)
+                self._schemes[host] = "http"
+                return await self._request(method, f"http://{host}{path}", headers)
 
     async def _request(
         self, method: str, url: str, headers: list[tuple[str, str]] | None
     ) -> httpx.Response:
         request = self._http.build_request(method, url, headers=headers)
         response = await self._http.send(request)  # not streamed: the body is read and closed
-        host = request.url.netloc.decode("ascii")
-        self._schemes.setdefault(host, request.url.scheme)
+        self._schemes.setdefault(request.url.netloc.decode("ascii"), request.url.scheme)
         return response
 
     def _scheme(self, host: str) -> str:
