@@ -142,7 +142,9 @@ def validate_repository(path: str, *, argument: str = "name", original: str | No
 
 
 def validate_registry(registry: str, *, argument: str = "registry") -> str:
-    if not isinstance(registry, str) or not DOMAIN_RE.match(registry):
+    """``host[:port]`` optionally followed by a namespace (``ghcr.io/org``) that joins the name."""
+    host, _, namespace = registry.partition("/") if isinstance(registry, str) else ("", "", "")
+    if not DOMAIN_RE.match(host) or (namespace and not PATH_RE.match(namespace)):
         raise SpecError(
             f"{argument}={registry!r} is not a valid registry host",
             argument=argument,
