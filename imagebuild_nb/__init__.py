@@ -24,6 +24,7 @@ __all__ = [
     "BuildFailedError",
     "BuilderUnavailableError",
     "ImageBuildError",
+    "ImageBuildWidget",
     "ImageReference",
     "RegistryAuthError",
     "RegistryError",
@@ -49,3 +50,12 @@ def load_ipython_extension(ipython: object) -> None:
 def unload_ipython_extension(ipython: object) -> None:
     configurables = ipython.configurables  # type: ignore[attr-defined]
     configurables[:] = [c for c in configurables if type(c).__name__ != "ImageBuildMagics"]
+
+
+def __getattr__(name: str) -> object:
+    # The widget pulls in ipywidgets (~140 ms): import it on first use, not with the package.
+    if name == "ImageBuildWidget":
+        from imagebuild_nb.notebook.widget import ImageBuildWidget
+
+        return ImageBuildWidget
+    raise AttributeError(f"module 'imagebuild_nb' has no attribute {name!r}")
