@@ -15,14 +15,18 @@ from imagebuild_nb.errors import (
     ServiceError,
     SpecError,
 )
+from imagebuild_nb.render import BuildContext
+from imagebuild_nb.spec.image import Image
 from imagebuild_nb.spec.reference import ImageReference
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BuildCancelledError",
+    "BuildContext",
     "BuildFailedError",
     "BuilderUnavailableError",
+    "Image",
     "ImageBuildError",
     "ImageBuildWidget",
     "ImageReference",

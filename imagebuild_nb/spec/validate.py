@@ -25,13 +25,16 @@ _APT_RE = re.compile(
     r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:-]+|/[A-Za-z0-9.+_-]+)?$"
 )
 _PY_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_MARKER_VARS = ("python_version|python_full_version|os_name|sys_platform|platform_release|"
+                "platform_system|platform_version|platform_machine|"
+                "platform_python_implementation|implementation_name|implementation_version|extra")
 _VERSION_CLAUSE = r"\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+"
 # PEP 508, restricted to characters that cannot do harm once quoted: a name, extras, version
 # clauses or a URL, and an environment marker without shell metacharacters beyond quotes.
 _PIP_RE = re.compile(
     rf"^{_PY_NAME}(?:\s*\[\s*{_PY_NAME}(?:\s*,\s*{_PY_NAME})*\s*\])?"
     rf"(?:{_VERSION_CLAUSE}(?:\s*,{_VERSION_CLAUSE})*|\s*@\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s;`$\\\"']+)?"
-    r"(?:\s*;\s*[A-Za-z0-9_.'\"<>=!~ (),-]+)?$"
+    rf"(?:\s*;\s*\(?\s*(?:{_MARKER_VARS})\s*(?:[<>=!~]=?|in\b|not\s+in\b)[A-Za-z0-9_.'\"<>=!~ (),-]*)?$"
 )
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL_RE = re.compile(r"^https?://[^\s`$\\\"']+$")
