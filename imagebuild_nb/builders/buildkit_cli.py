@@ -168,8 +168,13 @@ class BuildKitCliBuilder:
                                        name="imagebuild-cancel-watch", daemon=True)
             watcher.start()
             assert process.stdout is not None
-            for raw in process.stdout:
-                yield from parser.feed(raw.decode("utf-8", "replace"))
+            try:
+                for raw in process.stdout:
+                    yield from parser.feed(raw.decode("utf-8", "replace"))
+            finally:
+                process.stdout.close()
+                if process.poll() is None:  # our consumer went away: do not leave it running
+                    _stop(process)
             code = process.wait()
             writer.join(timeout=5)
             if cancel.is_set():

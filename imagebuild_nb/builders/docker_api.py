@@ -86,8 +86,12 @@ class DockerApiBuilder:
             for record in stream:
                 yield from parser.feed(record)
             yield from parser.flush()
-        except (docker.errors.DockerException, OSError, ValueError) as error:
+        except Exception as error:
+            # After a cancel, the aborted stream fails in many ways (closed socket, truncated
+            # chunk): all of them just mean "stopped".
             if not cancel.is_set():
+                if not isinstance(error, (docker.errors.DockerException, OSError, ValueError)):
+                    raise
                 if isinstance(error, docker.errors.APIError) or parser.step is not None:
                     yield BuildFailed(message=f"the engine failed the build: {error}",
                                       step=parser.failed_step, lines=tuple(parser.tail))
@@ -98,6 +102,7 @@ class DockerApiBuilder:
         finally:
             if watcher is not None:
                 watcher.stop()
+            body.close()
             writer.join(timeout=5)
         if cancel.is_set():
             self._clean_after_cancel(client, parser, request)
@@ -163,7 +168,7 @@ class _Watcher:
         self._thread.join(timeout=2)
 
 
-def _stream_context(request: BuildRequest) -> tuple[Iterator[bytes], threading.Thread]:
+def _stream_context(request: BuildRequest) -> tuple[_PipeBody, threading.Thread]:
     """The context tar as an iterator of chunks, written by a thread into a pipe."""
     read_fd, write_fd = os.pipe()
 
@@ -178,13 +183,21 @@ def _stream_context(request: BuildRequest) -> tuple[Iterator[bytes], threading.T
 
     writer = threading.Thread(target=write, name="imagebuild-context", daemon=True)
     writer.start()
+    return _PipeBody(os.fdopen(read_fd, "rb", buffering=0)), writer
 
-    def chunks() -> Iterator[bytes]:
-        with os.fdopen(read_fd, "rb", buffering=0) as source:
-            while True:
-                data = source.read(_CHUNK)
-                if not data:
-                    return
-                yield data
 
-    return chunks(), writer
+class _PipeBody:
+    """Request body read from a pipe; ``close`` also unblocks a writer still writing."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self._source.closed:
+            data = self._source.read(_CHUNK)
+            if not data:
+                return
+            yield data
+
+    def close(self) -> None:
+        self._source.close()

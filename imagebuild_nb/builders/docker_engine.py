@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -54,8 +55,7 @@ class CapturingAPIClient(docker.APIClient):  # type: ignore[misc]
         """Close a streaming response from another thread (unblocks the reader at once)."""
         try:
             sock = self._get_raw_response_socket(response)
-            import socket
-
+            sock = getattr(sock, "_sock", sock)  # a SocketIO over a unix socket
             sock.shutdown(socket.SHUT_RDWR)
         except Exception:  # the socket may already be gone; closing below is enough then
             log.debug("shutting down the build stream socket failed", exc_info=True)

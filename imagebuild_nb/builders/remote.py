@@ -1,0 +1,409 @@
+"""The "remote" builder: an httpx client for the build service (``jupyter imagebuild``).
+
+It uploads the reproducible build context (content addressed: an unchanged context is not sent
+twice), submits the build, and follows its Server-Sent Events. A dropped stream is resumed with
+``Last-Event-ID`` (re-attaching never re-submits), so every event arrives exactly once; if the
+service stays away the client raises ``ServiceError`` saying the build's state is unknown, and a
+build the service lost (``interrupted``) is reported as such, never as success.
+
+>>> client = RemoteBuildClient("http://127.0.0.1:8890", token="...")      # doctest: +SKIP
+>>> run = client.submit_request(request)            # returns at once       # doctest: +SKIP
+>>> run.page_url                                                         # doctest: +SKIP
+'http://127.0.0.1:8890/imagebuild/builds/4f1c2a9b0d3e5f67'
+>>> for event in client.events(run.id): ...                              # doctest: +SKIP
+>>> RemoteBuildClient.from_settings(settings).wait(run.id)["status"]     # a new process # doctest: +SKIP
+'succeeded'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import httpx
+
+from imagebuild_nb.builders.base import BuildRequest
+from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, ServiceError
+from imagebuild_nb.events import BuildEvent, BuildFailed, is_terminal
+from imagebuild_nb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+API = "/imagebuild/api"
+_CHUNK = 1 << 20
+_SERVICE_HINT = (
+    "start the service on a host with Docker (`jupyter imagebuild --port 8890`) and set "
+    "IMAGEBUILD_NB_REMOTE_URL / IMAGEBUILD_NB_REMOTE_TOKEN, or build with builder='local'"
+)
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    """A build on the service: its id and the URL of its human-readable page."""
+
+    id: str
+    page_url: str
+    api_url: str
+    deduplicated: bool = False
+
+
+class RemoteBuildClient:
+    """One httpx client for one service. Thread-safe for independent calls."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        stream_idle_timeout: float = 60.0,
+        reconnect_for: float = 60.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"token {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            transport=transport,
+            timeout=httpx.Timeout(timeout, read=stream_idle_timeout),
+        )
+        self.timeout = timeout
+        self.reconnect_for = reconnect_for
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> RemoteBuildClient:
+        settings = settings or Settings.from_env()
+        if not settings.remote_url:
+            raise BuilderUnavailableError("no build service is configured", hint=_SERVICE_HINT)
+        return cls(settings.remote_url, settings.remote_token, **kwargs)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RemoteBuildClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plain calls -----------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", f"{API}/health")
+
+    def get(self, build_id: str) -> dict[str, Any]:
+        return self._json("GET", f"{API}/builds/{build_id}")
+
+    def cancel(self, build_id: str) -> dict[str, Any]:
+        return self._json("POST", f"{API}/builds/{build_id}/cancel")
+
+    def exists(self, reference: str) -> dict[str, Any]:
+        """The service's tri-state answer (checked with the service's registry credentials)."""
+        return self._json("GET", f"{API}/existence", params={"reference": reference})
+
+    def upload_context(self, request: BuildRequest) -> str:
+        """Send the request's context tar unless the service has it already; its digest."""
+        with tempfile.SpooledTemporaryFile(max_size=32 * _CHUNK) as spool:
+            digest, size = _write_tar(request, spool)
+            path = f"{API}/contexts/{digest}"
+            if self._request("HEAD", path, allow={404}).status_code == 200:
+                return digest
+            spool.seek(0)
+            self._request(
+                "PUT",
+                path,
+                content=iter(lambda: spool.read(_CHUNK), b""),
+                headers={"Content-Type": "application/x-tar", "Content-Length": str(size)},
+            )
+            return digest
+
+    def submit(
+        self,
+        uri: str,
+        context: str,
+        *,
+        dockerfile: str = "Dockerfile",
+        push: bool = True,
+        force: bool = False,
+        spec: dict[str, Any] | None = None,
+    ) -> RemoteRun:
+        body: dict[str, Any] = {
+            "uri": uri, "context": context, "dockerfile": dockerfile, "push": push, "force": force
+        }
+        if spec is not None:
+            body["spec"] = spec
+        record = self._json("POST", f"{API}/builds", json=body)
+        return self._run(record)
+
+    def submit_request(self, request: BuildRequest, *, spec: dict[str, Any] | None = None) -> RemoteRun:
+        """Upload the context and submit; returns at once (``wait=False``)."""
+        digest = self.upload_context(request)
+        return self.submit(
+            request.primary_tag,
+            digest,
+            dockerfile=request.dockerfile_path,
+            push=request.push,
+            force=request.no_cache,
+            spec=spec,
+        )
+
+    def run_for(self, build_id: str) -> RemoteRun:
+        """Attach to an existing build by id (e.g. from a new kernel)."""
+        return self._run(self.get(build_id))
+
+    # -- events ----------------------------------------------------------------------------
+    def events(
+        self, build_id: str, *, after: int = 0, cancel: threading.Event | None = None
+    ) -> Iterator[BuildEvent]:
+        """Every event with seq > ``after`` exactly once, until the terminal one.
+
+        Reconnects with ``Last-Event-ID`` when the stream drops; a set ``cancel`` asks the
+        service to cancel (the stream then ends with the ``cancelled`` event).
+        """
+        last = after
+        down_since: float | None = None
+        watcher = _CancelWatcher(self, build_id, cancel) if cancel is not None else None
+        try:
+            while True:
+                try:
+                    for event in self._stream(build_id, last):
+                        down_since = None
+                        if event.seq <= last:
+                            continue
+                        last = event.seq
+                        yield event
+                        if is_terminal(event):
+                            return
+                    problem = "the stream ended before the build did"
+                except (httpx.TransportError, ServiceUnreachable) as error:
+                    problem = _short(error)
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > self.reconnect_for:
+                    raise ServiceError(
+                        f"lost contact with the build service at {self.url} while following "
+                        f"build {build_id} ({problem}); its outcome is unknown, not failed",
+                        hint=f"re-attach later with the build id {build_id!r}",
+                    )
+                log.info("event stream of build %s dropped (%s); resuming after %d",
+                         build_id, problem, last)
+                time.sleep(0.2)
+        finally:
+            if watcher is not None:
+                watcher.stop()
+
+    def wait(self, build_id: str, *, after: int = 0) -> dict[str, Any]:
+        """Follow to the end; the final record. Raises for failed, cancelled or lost builds."""
+        for _ in self.events(build_id, after=after):
+            pass
+        record = self.get(build_id)
+        check_outcome(record)
+        return record
+
+    # -- internals -------------------------------------------------------------------------
+    def _stream(self, build_id: str, after: int) -> Iterator[BuildEvent]:
+        headers = {"Accept": "text/event-stream", "Last-Event-ID": str(after)}
+        try:
+            with self._http.stream(
+                "GET", f"{API}/builds/{build_id}/events", headers=headers
+            ) as response:
+                if response.status_code != 200:
+                    response.read()
+                    self._raise_for(response)
+                yield from parse_sse(response.iter_lines())
+        except httpx.ConnectError as error:
+            raise ServiceUnreachable(str(error)) from None
+
+    def _run(self, record: dict[str, Any]) -> RemoteRun:
+        links = record.get("links") or {}
+        return RemoteRun(
+            id=record["id"],
+            page_url=self.url + str(links.get("page", f"/imagebuild/builds/{record['id']}")),
+            api_url=self.url + str(links.get("self", f"{API}/builds/{record['id']}")),
+            deduplicated=bool(record.get("deduplicated", False)),
+        )
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        data: dict[str, Any] = self._request(method, path, **kwargs).json()
+        return data
+
+    def _request(
+        self, method: str, path: str, *, allow: set[int] = frozenset(), **kwargs: Any  # type: ignore[assignment]
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise BuilderUnavailableError(
+                f"the build service at {self.url} is unreachable ({_short(error)})",
+                hint=_SERVICE_HINT,
+            ) from None
+        except httpx.TransportError as error:
+            raise ServiceError(
+                f"the build service at {self.url} did not answer ({_short(error)})"
+            ) from None
+        if response.status_code >= 400 and response.status_code not in allow:
+            self._raise_for(response)
+        return response
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        status = response.status_code
+        try:
+            message = str(response.json().get("message"))
+        except ValueError:
+            message = response.reason_phrase
+        if status in (401, 403):
+            raise ServiceError(
+                f"the build service refused the request ({status}): check the token",
+                status_code=status,
+                hint="set IMAGEBUILD_NB_REMOTE_TOKEN to the service's Jupyter token",
+            )
+        raise ServiceError(f"the build service answered {status}: {message}", status_code=status)
+
+
+class ServiceUnreachable(Exception):
+    """Internal: a (re)connect was refused; ``events`` retries, then raises ServiceError."""
+
+
+def check_outcome(record: dict[str, Any]) -> None:
+    """Raise for a build that did not succeed; a lost build is a ServiceError, not a failure."""
+    status = record.get("status")
+    if status == "succeeded":
+        return
+    if status == "interrupted":
+        raise ServiceError(
+            f"the build service lost build {record.get('id')}: {record.get('error')}",
+            hint="submit the build again",
+        )
+    if status == "cancelled":
+        from imagebuild_nb.errors import BuildCancelledError
+
+        raise BuildCancelledError(f"build {record.get('id')} was cancelled")
+    if status == "failed":
+        raise BuildFailedError(f"build {record.get('id')} failed: {record.get('error')}")
+    raise ServiceError(f"build {record.get('id')} has not ended (status {status!r})")
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[BuildEvent]:
+    """Build events from SSE lines; comments (keepalives) and ``retry:`` are skipped.
+
+    >>> list(parse_sse(iter([": keepalive", "", "id: 1", 'data: {"kind": "log", "text": "hi"}', ""])))[0].seq
+    1
+    """
+    data: list[str] = []
+    event_id: str | None = None
+    for line in lines:
+        if not line:
+            if data:
+                values = json.loads("\n".join(data))
+                if event_id is not None and event_id.isdigit():
+                    values["seq"] = int(event_id)
+                yield BuildEvent.from_dict(values)
+            data, event_id = [], None
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                data.append(value)
+            elif name == "id":
+                event_id = value
+
+
+class _CancelWatcher:
+    """Turns a set ``cancel`` event into one POST .../cancel (from its own thread)."""
+
+    def __init__(self, client: RemoteBuildClient, build_id: str, cancel: threading.Event) -> None:
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(client, build_id, cancel), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, client: RemoteBuildClient, build_id: str, cancel: threading.Event) -> None:
+        while not self._stopped.is_set():
+            if cancel.wait(0.1):
+                try:
+                    client.cancel(build_id)
+                except (ServiceError, BuilderUnavailableError) as error:
+                    log.warning("could not cancel build %s: %s", build_id, error)
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def _write_tar(request: BuildRequest, spool: IO[bytes]) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    size = 0
+
+    class _Hashing:
+        def write(self, data: bytes) -> int:
+            nonlocal size
+            hasher.update(data)
+            size += len(data)
+            return spool.write(data)
+
+    request.context.write_tar(_Hashing())  # type: ignore[arg-type]
+    return "sha256:" + hasher.hexdigest(), size
+
+
+def _short(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+class RemoteBuilder:
+    """The ``Builder`` for ``builder="remote"``: builds on the service, events streamed back.
+
+    >>> builder = RemoteBuilder(Settings(remote_url="http://127.0.0.1:8890", remote_token="t"))
+    >>> builder.name, builder.driver
+    ('remote', 'service')
+    """
+
+    name = "remote"
+    driver = "service"
+
+    def __init__(
+        self, settings: Settings | None = None, *, client: RemoteBuildClient | None = None
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self.last_run: RemoteRun | None = None
+
+    @property
+    def client(self) -> RemoteBuildClient:
+        if self._client is None:
+            self._client = RemoteBuildClient.from_settings(self._settings)
+        return self._client
+
+    def ensure_available(self) -> None:
+        self.client.health()
+
+    def describe(self, request: BuildRequest) -> str:
+        files = len(request.context.file_list())
+        return (
+            f"upload the build context ({files} files) to the build service at "
+            f"{self.client.url} and build {request.primary_tag} there"
+            + (" (pushed by the service)" if request.push else "")
+        )
+
+    def start(self, request: BuildRequest, *, spec: dict[str, Any] | None = None) -> RemoteRun:
+        """Upload and submit; returns at once with the run id and page URL."""
+        self.last_run = self.client.submit_request(request, spec=spec)
+        return self.last_run
+
+    def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:
+        run = self.start(request)
+        yield from self.follow(run.id, cancel)
+
+    def follow(
+        self, build_id: str, cancel: threading.Event | None = None, *, after: int = 0
+    ) -> Iterator[BuildEvent]:
+        """Events of a build on the service (also one started by another process)."""
+        yield from self.client.events(build_id, after=after, cancel=cancel)

@@ -1,0 +1,243 @@
+"""``ImageBuildEngine``: identity -> existence -> builder -> events -> ``ImageBuild``.
+
+The seed's API, usable on the class (default settings) or on an instance (its own settings):
+
+>>> from imagebuild_nb import Image, ImageBuildEngine                  # doctest: +SKIP
+>>> img = Image.from_debian_base(name="analysis", registry="localhost:5001").with_pip_packages("six")
+>>> ImageBuildEngine.image_exists(img)          # URI when it exists, None when missing
+>>> build = ImageBuildEngine.build(img)          # builds and pushes only when needed
+>>> build.status, build.digest
+('built', 'sha256:...')
+>>> ImageBuildEngine.configure(network_mode="host", local_driver="docker-api")
+>>> ImageBuildEngine(Settings(registry="localhost:5001")).build(img, wait=False).cancel()
+
+Rules (see DESIGN.md, "Behaviour contract"): a ``latest`` tag is always built; otherwise an
+existing image comes back without any build call; ``force`` skips the check and builds without
+cache; unknown existence builds and says why, or fails under ``unknown_existence_policy="fail"``;
+``dry_run`` touches neither engine nor registry. Identical concurrent builds run once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Generic, TypeVar
+
+from imagebuild_nb.build import DryRun, ImageBuild
+from imagebuild_nb.builders.base import Builder
+from imagebuild_nb.builders.select import get_builder
+from imagebuild_nb.builders.target import BuildTarget
+from imagebuild_nb.errors import ImageBuildError
+from imagebuild_nb.events import BuildEvent, BuildFinished, BuildStarted
+from imagebuild_nb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Single flight across engine instances: the magics make a fresh engine per call.
+_inflight_lock = threading.Lock()
+_inflight: dict[tuple[str, str], ImageBuild] = {}
+
+
+class _either(Generic[T]):
+    """A method callable on the class (uses the configured default engine) or an instance."""
+
+    def __init__(self, func: Callable[..., T]) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    def __get__(self, obj: Any, owner: type[ImageBuildEngine]) -> Callable[..., T]:
+        return functools.partial(self.func, obj if obj is not None else owner.default())
+
+
+class ImageBuildEngine:
+    """Checks and builds images. See the module docstring for the rules."""
+
+    _default: ClassVar[ImageBuildEngine | None] = None
+    _default_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self._checker: Any = None
+        self._lock = threading.Lock()
+
+    # -- configuration --------------------------------------------------------------------------
+
+    @classmethod
+    def default(cls) -> ImageBuildEngine:
+        """The engine the class-level calls use (settings from ``IMAGEBUILD_NB_*``)."""
+        with cls._default_lock:
+            if cls._default is None:
+                cls._default = cls()
+            return cls._default
+
+    @classmethod
+    def configure(cls, settings: Settings | None = None, **changes: Any) -> ImageBuildEngine:
+        """Replace the default engine's settings: ``configure(network_mode="host")``."""
+        base = settings if settings is not None else cls.default().settings
+        engine = cls(base.replace(**changes) if changes else base)
+        with cls._default_lock:
+            cls._default = engine
+        return engine
+
+    @property
+    def checker(self) -> Any:
+        with self._lock:
+            if self._checker is None:
+                from imagebuild_nb.checkers import ExistenceChecker
+
+                self._checker = ExistenceChecker(self.settings)
+            return self._checker
+
+    # -- existence ------------------------------------------------------------------------------
+
+    @_either
+    def check(self, image: Any) -> Any:
+        """Tri-state existence (exists / missing / unknown with reason) of ``image``."""
+        target = _identity(image)
+        return self.checker.check(target.uri, spec_hash=target.spec_hash,
+                                  platform=target.platform or self.settings.platform)
+
+    @_either
+    def image_exists(self, image: Any) -> str | None:
+        """The seed's contract: the URI when the image exists, None when it is missing.
+
+        Also the image's own URI for a default base image, a ``latest`` tag, or when existence
+        cannot be verified (the reason is logged; use :meth:`check` to see it).
+        """
+        target = _identity(image)
+        if target.is_default_base:
+            log.info("%s is a default base image; assuming it exists", target.uri)
+            return target.uri
+        if target.tag == "latest":
+            log.info("%s has the 'latest' tag; it is always (re)built", target.uri)
+            return target.uri
+        result = self.check(image)
+        if result.state == "exists":
+            return target.uri
+        if result.state == "missing":
+            return None
+        log.warning("cannot verify that %s exists (%s); returning its URI", target.uri,
+                    result.reason)
+        return target.uri
+
+    # -- building -------------------------------------------------------------------------------
+
+    @_either
+    def build(self, image: Any, builder: str | None = None, dry_run: bool = False,
+              force: bool = False, wait: bool = True) -> ImageBuild:
+        """Build ``image`` unless it exists; returns the :class:`ImageBuild` (see module doc).
+
+        ``wait=False`` returns at once; the build runs on a background thread (safe inside a
+        running asyncio loop, e.g. a Jupyter kernel). A failed build raises
+        :class:`~imagebuild_nb.errors.BuildFailedError` from ``wait()`` (here when ``wait``).
+        """
+        name = builder or self.settings.default_builder
+        chosen = get_builder(name, self.settings)
+        identity = _identity(image)
+        if dry_run:
+            return ImageBuild.planned(self._dry_run(image, chosen, force), reason="dry run")
+        chosen.ensure_available()  # engine down: the clear error comes before anything else
+        key = (name, identity.uri)
+        with _inflight_lock:
+            running = _inflight.get(key)
+        if running is not None and not running.done:
+            log.info("joining the build of %s already running in this process", identity.uri)
+            return running.wait() if wait else running
+        if identity.is_default_base and not force:
+            return ImageBuild.found_existing(identity.uri, digest=None, builder=name,
+                                             driver=chosen.driver)
+        reason, existence = self._why_build(identity, force)
+        if reason is None:
+            return ImageBuild.found_existing(identity.uri, digest=existence.digest, builder=name,
+                                             driver=chosen.driver, existence=existence)
+        request = _target(image, chosen.driver, self.settings).request(
+            chosen.driver, network_mode=self.settings.network_mode, no_cache=force)
+        handle = ImageBuild(identity.uri, builder=name, driver=chosen.driver, reason=reason)
+        handle.existence = existence
+        with _inflight_lock:
+            running = _inflight.get(key)
+            if running is not None and not running.done:
+                return running.wait() if wait else running
+            _inflight[key] = handle
+
+        def run(cancel: threading.Event) -> Iterator[BuildEvent]:
+            yield BuildStarted(uri=identity.uri, builder=name, driver=chosen.driver, reason=reason)
+            for event in chosen.build(request, cancel):
+                if isinstance(event, BuildFinished):
+                    self._forget(identity.uri)
+                yield event
+
+        def done(finished: ImageBuild) -> None:
+            with _inflight_lock:
+                if _inflight.get(key) is finished:
+                    del _inflight[key]
+
+        handle.start(run, on_done=done)
+        return handle.wait() if wait else handle
+
+    def _why_build(self, identity: _Identity, force: bool) -> tuple[str | None, Any]:
+        """Why a build is needed (None: it exists), and the existence result when checked."""
+        if force:
+            return "force: rebuild without cache", None
+        if identity.tag == "latest":
+            return "the 'latest' tag is always built", None
+        result = self.checker.check(identity.uri, spec_hash=identity.spec_hash,
+                                    platform=identity.platform or self.settings.platform)
+        if result.state == "exists" and not getattr(result, "built_from_other_spec", False):
+            return None, result
+        if result.state == "exists":
+            return f"{identity.uri} exists but was built from another spec", result
+        if result.state == "missing":
+            return "missing", result
+        if self.settings.unknown_existence_policy == "fail":
+            raise ImageBuildError(
+                f"cannot tell whether {identity.uri} exists: {result.reason}",
+                hint="fix the registry access, build with force=True, or set "
+                     "unknown_existence_policy='build' to build anyway",
+            )
+        return f"existence unknown ({result.reason}); building to be sure", result
+
+    def _dry_run(self, image: Any, chosen: Builder, force: bool) -> DryRun:
+        target = _target(image, chosen.driver, self.settings)
+        request = target.request(chosen.driver, network_mode=self.settings.network_mode,
+                                 no_cache=force)
+        return DryRun(uri=target.uri, dockerfile=request.dockerfile,
+                      context_files=tuple(request.context.file_list()),
+                      command=chosen.describe(request), builder=chosen.name,
+                      driver=chosen.driver, push=request.push)
+
+    def _forget(self, uri: str) -> None:
+        if self._checker is not None:
+            self._checker.invalidate(uri)
+
+
+class _Identity:
+    """What the engine needs before deciding to build: cheap (one hash, no rendering)."""
+
+    def __init__(self, uri: str, tag: str, spec_hash: str | None, platform: str | None,
+                 is_default_base: bool) -> None:
+        self.uri, self.tag, self.spec_hash = uri, tag, spec_hash
+        self.platform, self.is_default_base = platform, is_default_base
+
+
+def _identity(image: Any) -> _Identity:
+    if isinstance(image, BuildTarget):
+        return _Identity(image.uri, image.tag, image.spec_hash if image.explicit_tag else None,
+                         image.platform, image.is_default_base)
+    reference = image.reference  # one snapshot of the spec's files
+    explicit = getattr(image, "explicit_tag", None) is not None
+    return _Identity(str(reference), reference.tag or "latest",
+                     image.spec_hash if explicit else None, getattr(image, "platform", None),
+                     bool(getattr(image, "is_default_base", False)))
+
+
+def _target(image: Any, driver: str, settings: Settings) -> BuildTarget:
+    if isinstance(image, BuildTarget):
+        return image
+    from imagebuild_nb.builders.from_image import target_from_image
+
+    return target_from_image(image, driver=driver, settings=settings)

@@ -1,0 +1,152 @@
+"""Real tier: both local drivers against the real engine and registries (busybox: fast)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import docker
+import pytest
+
+from imagebuild_nb.builders import BuildRequest, InMemoryContext
+from imagebuild_nb.builders.base import Builder
+from imagebuild_nb.builders.buildkit_cli import BuildKitCliBuilder, find_cli
+from imagebuild_nb.builders.docker_api import DockerApiBuilder
+from imagebuild_nb.events import (
+    BuildCancelled,
+    BuildEvent,
+    BuildFailed,
+    BuildFinished,
+    LogLine,
+    OutputClipped,
+    PushProgress,
+    StepStarted,
+)
+
+pytestmark = [pytest.mark.engine]
+DRIVERS: dict[str, Callable[[], Builder]] = {
+    "docker-api": DockerApiBuilder,
+    "buildkit": lambda: BuildKitCliBuilder(find_cli("docker")),
+}
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def driver(request: pytest.FixtureRequest, docker_client: docker.DockerClient) -> Builder:
+    builder = DRIVERS[request.param]()
+    builder.ensure_available()
+    return builder
+
+
+def _request(busybox: str, body: str, tag: str, **options: object) -> BuildRequest:
+    dockerfile = f"FROM {busybox}\n{body}"
+    return BuildRequest(dockerfile=dockerfile, context=InMemoryContext({"Dockerfile": dockerfile}),
+                        tags=(tag,), network_mode="host", **options)  # type: ignore[arg-type]
+
+
+def containers_running(client: docker.DockerClient, marker: str) -> list[str]:
+    """Containers (any state) whose command mentions ``marker`` (other tests build in parallel)."""
+    return [c.id for c in client.containers.list(all=True)
+            if marker in " ".join(c.attrs.get("Args") or []) + str(c.attrs.get("Path"))]
+
+
+def _run(builder: Builder, request: BuildRequest,
+         cancel: threading.Event | None = None) -> list[BuildEvent]:
+    return list(builder.build(request, cancel or threading.Event()))
+
+
+def test_build_streams_steps_and_logs_and_finishes_with_an_image(
+        driver: Builder, busybox_base: str, remove_images: list[str]) -> None:
+    tag = f"imagebuild-test/ok:{uuid.uuid4().hex[:8]}"
+    remove_images.append(tag)
+    marker = uuid.uuid4().hex
+    events = _run(driver, _request(busybox_base, f"RUN echo {marker}\n", tag,
+                                   labels={"io.test": marker}))
+    assert f"RUN echo {marker}" in [e.instruction for e in events if isinstance(e, StepStarted)]
+    assert marker in [e.text for e in events if isinstance(e, LogLine)]
+    finished = events[-1]
+    assert isinstance(finished, BuildFinished) and finished.image_id
+    image = docker.from_env().images.get(tag)
+    assert image.id == finished.image_id and image.labels["io.test"] == marker
+
+
+def test_failing_run_names_step_exit_code_and_tail(
+        driver: Builder, busybox_base: str, docker_client: docker.DockerClient) -> None:
+    marker = uuid.uuid4().hex
+    events = _run(driver, _request(busybox_base, f"RUN echo one && echo two && exit 3 # {marker}\n",
+                                   f"imagebuild-test/fail:{marker[:8]}"))
+    failed = events[-1]
+    assert isinstance(failed, BuildFailed)
+    assert failed.exit_code == 3
+    assert failed.step and "RUN echo one && echo two && exit 3" in failed.step
+    assert failed.lines[-2:] == ("one", "two")
+    assert not containers_running(docker_client, marker)  # forcerm
+
+
+def test_cancel_mid_run_stops_promptly_and_leaves_no_container(
+        driver: Builder, busybox_base: str, docker_client: docker.DockerClient) -> None:
+    tag = f"imagebuild-test/cancel:{uuid.uuid4().hex[:8]}"
+    request = _request(busybox_base, f"RUN echo started {tag} && sleep 60\n", tag, no_cache=True)
+    cancel = threading.Event()
+    events: list[BuildEvent] = []
+    for event in driver.build(request, cancel):
+        events.append(event)
+        if isinstance(event, LogLine) and event.text.startswith("started"):
+            started = time.monotonic()
+            cancel.set()
+    assert isinstance(events[-1], BuildCancelled)
+    assert time.monotonic() - started < 10
+    assert not containers_running(docker_client, tag)
+    assert not docker_client.images.list(name=tag)
+    deadline = time.monotonic() + 5
+    while _processes(tag) and time.monotonic() < deadline:  # the engine reaps the RUN process
+        time.sleep(0.2)
+    assert not _processes(tag)
+
+
+def _processes(marker: str) -> str:
+    found = subprocess.run(["pgrep", "-af", marker], capture_output=True, text=True).stdout
+    return "\n".join(line for line in found.splitlines() if "pgrep" not in line)
+
+
+@pytest.mark.registry
+def test_push_with_credentials_reports_the_registry_digest(
+        driver: Builder, busybox_base: str, auth_registry, docker_config,  # type: ignore[no-untyped-def]
+        remove_images: list[str]) -> None:
+    docker_config({auth_registry.host: auth_registry.auth})
+    repository = f"test/push-{driver.driver}-{uuid.uuid4().hex[:8]}"
+    tag = f"{auth_registry.host}/{repository}:1"
+    remove_images.append(tag)
+    events = _run(driver, _request(busybox_base, f"RUN echo {uuid.uuid4().hex} > /id\n", tag,
+                                   push=True))
+    finished = events[-1]
+    assert isinstance(finished, BuildFinished), events[-3:]
+    assert finished.pushed and finished.digest == auth_registry.manifest_digest(repository, "1")
+    assert any(isinstance(e, PushProgress) for e in events)
+
+
+@pytest.mark.registry
+def test_push_without_credentials_fails_with_the_reason(
+        driver: Builder, busybox_base: str, auth_registry, docker_config,  # type: ignore[no-untyped-def]
+        remove_images: list[str]) -> None:
+    tag = f"{auth_registry.host}/test/denied-{uuid.uuid4().hex[:8]}:1"
+    remove_images.append(tag)
+    failed = _run(driver, _request(busybox_base, "RUN true\n", tag, push=True))[-1]
+    assert isinstance(failed, BuildFailed) and failed.step == "push"
+    assert "auth" in failed.message.lower()
+
+
+def test_chatty_step_output(driver: Builder, busybox_base: str) -> None:
+    """The Engine API delivers every line; BuildKit may clip, and then says so."""
+    tag = f"imagebuild-test/chatty:{uuid.uuid4().hex[:8]}"
+    events = _run(driver, _request(busybox_base, "RUN seq 1 100000\n", tag, no_cache=True))
+    numbers = [e for e in events if isinstance(e, LogLine) and e.text.isdigit()]
+    clipped = [e for e in events if isinstance(e, OutputClipped)]
+    assert isinstance(events[-1], BuildFinished)
+    docker.from_env().images.remove(tag, force=True)
+    if driver.driver == "docker-api":
+        assert len(numbers) == 100000 and not clipped
+    else:
+        assert len(numbers) == 100000 or clipped, "lost output must be marked as clipped"
