@@ -56,6 +56,13 @@ def unload_ipython_extension(ipython: object) -> None:
     configurables[:] = [c for c in configurables if type(c).__name__ != "ImageBuildMagics"]
 
 
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    """The build service as a Jupyter Server extension (needs the ``service`` extra)."""
+    from imagebuild_nb.service import _jupyter_server_extension_points as points
+
+    return points()
+
+
 def __getattr__(name: str) -> object:
     # The widget pulls in ipywidgets (~140 ms): import it on first use, not with the package.
     if name == "ImageBuildWidget":

@@ -1,0 +1,142 @@
+"""The build service as a Jupyter Server extension, also runnable on its own.
+
+Standalone, on a host with a Docker engine (binds to 127.0.0.1 unless ``--ip`` says otherwise)::
+
+    jupyter imagebuild --port 8890 --IdentityProvider.token=$TOKEN \\
+        --ImageBuildServiceApp.state_dir=/var/lib/imagebuild --ImageBuildServiceApp.max_concurrent_builds=2
+
+Inside an existing Jupyter Server it is enabled by ``jupyter-config/jupyter_server_config.d/
+imagebuild_nb.json`` (``jupyter server extension enable imagebuild_nb``). Authentication is
+Jupyter Server's: its token or the identity provider it is configured with (JupyterHub).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, Type, Unicode, default
+
+from imagebuild_nb.service import handlers
+from imagebuild_nb.service.archive import ArchiveLimits
+from imagebuild_nb.service.manager import BuildManager
+from imagebuild_nb.service.page import BuildPageHandler
+from imagebuild_nb.service.redact import Redactor, docker_config_secrets
+from imagebuild_nb.service.runner import BuildRunner, DockerApiRunner
+from imagebuild_nb.service.store import BuildStore
+from imagebuild_nb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+API = "/imagebuild/api"
+ID = handlers.BUILD_ID
+
+
+class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
+    """Accepts build submissions, runs them next to a Docker engine, streams their events."""
+
+    name = "imagebuild"
+    description = "imagebuild-nb build service: remote image builds for notebooks"
+    extension_url = "/imagebuild/api/health"
+    load_other_extensions = False
+    # Standalone, the service is an API server: loopback and no browser unless told otherwise.
+    serverapp_config = {"ip": "127.0.0.1", "open_browser": False}
+
+    state_dir = Unicode(
+        help="Directory for the build database, event logs and uploaded contexts.",
+    ).tag(config=True)
+    max_concurrent_builds = Int(2, help="Builds that run at the same time; others queue.").tag(
+        config=True
+    )
+    max_upload_bytes = Int(
+        512 * 1024**2, help="Largest build-context upload accepted (bytes, as sent)."
+    ).tag(config=True)
+    max_context_files = Int(50_000, help="Most entries a build-context archive may hold.").tag(
+        config=True
+    )
+    max_unpacked_bytes = Int(
+        2 * 1024**3, help="Largest total size of the files in a build-context archive."
+    ).tag(config=True)
+    keepalive_interval = Float(
+        15.0, help="Seconds between SSE keepalive comments on an idle event stream."
+    ).tag(config=True)
+    network_mode = Unicode(
+        None, allow_none=True, help="Network for RUN steps ('host' where the bridge has no NAT)."
+    ).tag(config=True)
+    runner_class = Type(
+        default_value=None,
+        klass=object,
+        allow_none=True,
+        help="The BuildRunner class (see imagebuild_nb.service.runner); default: the local builder.",
+    ).tag(config=True)
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "imagebuild", "service")
+
+    def initialize_settings(self) -> None:
+        store = BuildStore(Path(self.state_dir))
+        token = getattr(self.serverapp.identity_provider, "token", None) if self.serverapp else None
+        secrets = [token, *docker_config_secrets()]
+        manager = BuildManager(
+            store,
+            self._make_runner(),
+            max_concurrent=self.max_concurrent_builds,
+            archive_limits=ArchiveLimits(
+                max_files=self.max_context_files, max_unpacked_bytes=self.max_unpacked_bytes
+            ),
+            redactor=Redactor(secrets),
+        )
+        self.manager = manager
+        self.settings.update(
+            imagebuild_manager=manager,
+            imagebuild_settings=Settings.from_env(network_mode=self.network_mode),
+            imagebuild_config={
+                "max_upload_bytes": self.max_upload_bytes,
+                "keepalive_interval": self.keepalive_interval,
+            },
+        )
+        self.log.info(
+            "imagebuild service: state in %s, %d concurrent builds, runner %s",
+            self.state_dir,
+            self.max_concurrent_builds,
+            manager.runner.name,
+        )
+
+    def _make_runner(self) -> BuildRunner:
+        if self.runner_class is not None:
+            runner: BuildRunner = self.runner_class(network_mode=self.network_mode)
+            return runner
+        try:
+            from imagebuild_nb.service.engine_runner import EngineRunner
+        except ImportError:
+            return DockerApiRunner(network_mode=self.network_mode)
+        return EngineRunner(network_mode=self.network_mode)
+
+    def initialize_handlers(self) -> None:
+        routes: list[tuple[str, Any]] = [
+            (rf"{API}/health", handlers.HealthHandler),
+            (rf"{API}/openapi.yaml", handlers.OpenAPIHandler),
+            (rf"{API}/existence", handlers.ExistenceHandler),
+            (rf"{API}/contexts/(?P<digest>[^/]+)", handlers.ContextHandler),
+            (rf"{API}/builds", handlers.BuildsHandler),
+            (rf"{API}/builds/{ID}", handlers.BuildHandler),
+            (rf"{API}/builds/{ID}/cancel", handlers.CancelHandler),
+            (rf"{API}/builds/{ID}/events", handlers.EventsHandler),
+            (rf"{API}/builds/{ID}/log", handlers.LogHandler),
+            (rf"/imagebuild/builds/{ID}", BuildPageHandler),
+        ]
+        self.handlers.extend(routes)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.manager.recover()
+
+    async def stop_extension(self) -> None:
+        await self.manager.shutdown()
+
+
+main = launch_new_instance = ImageBuildServiceApp.launch_instance

@@ -1,0 +1,59 @@
+"""``EngineRunner``: the service builds with the project's own local builder (issue 5's drivers).
+
+The uploaded, extracted context becomes a ``DirectoryContext`` and the job a ``BuildRequest``;
+the local builder's events pass through unchanged (the service renumbers them).
+
+>>> EngineRunner(network_mode="host").name
+'local'
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from imagebuild_nb.builders import Builder, BuildRequest, DirectoryContext
+from imagebuild_nb.events import BuildEvent, BuildStarted
+from imagebuild_nb.service.runner import BuildJob
+from imagebuild_nb.spec.reference import ImageReference
+
+
+def _default_builder() -> Builder:
+    from imagebuild_nb.builders.docker_api import DockerApiBuilder
+
+    return DockerApiBuilder()
+
+
+class EngineRunner:
+    def __init__(
+        self,
+        *,
+        network_mode: str | None = None,
+        builder_factory: Callable[[], Builder] = _default_builder,
+    ) -> None:
+        self.network_mode = network_mode
+        self._builder_factory = builder_factory
+        self._builder: Builder | None = None
+        self.name = "local"
+
+    @property
+    def builder(self) -> Builder:
+        if self._builder is None:
+            self._builder = self._builder_factory()
+            self.name = f"local/{self._builder.driver}"
+        return self._builder
+
+    def run(self, job: BuildJob, cancelled: threading.Event) -> Iterator[BuildEvent]:
+        builder = self.builder
+        dockerfile = (job.context_dir / job.dockerfile).read_text(encoding="utf-8")
+        request = BuildRequest(
+            dockerfile=dockerfile,
+            context=DirectoryContext(job.context_dir, dockerfile, job.dockerfile),
+            tags=(job.uri,),
+            dockerfile_path=job.dockerfile,
+            network_mode=self.network_mode,
+            no_cache=job.force,
+            push=job.push and ImageReference.parse(job.uri).registry is not None,
+        )
+        yield BuildStarted(uri=job.uri, builder="remote", driver=builder.driver)
+        yield from builder.build(request, cancelled)

@@ -1,0 +1,270 @@
+"""HTTP handlers of the build service: thin, authenticated, JSON in and out; logic is in the manager.
+
+Every route is listed in ``openapi.yaml`` next to this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from importlib import resources
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import iostream, web
+
+from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError
+from imagebuild_nb.service.existence import check_existence
+from imagebuild_nb.service.manager import BuildManager, MissingContextError, UnknownBuildError
+from imagebuild_nb.service.store import ALL_STATUSES, BuildRecord
+from imagebuild_nb.service.submission import DIGEST_RE, Submission, SubmissionError
+from imagebuild_nb.service.uploads import ContextUpload
+
+log = logging.getLogger(__name__)
+
+AUTH_RESOURCE = "imagebuild"
+BUILD_ID = r"(?P<build_id>[0-9a-f]{16})"
+
+
+class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> BuildManager:
+        return self.settings["imagebuild_manager"]  # type: ignore[no-any-return]
+
+    @property
+    def service_config(self) -> dict[str, Any]:
+        return self.settings["imagebuild_config"]  # type: ignore[no-any-return]
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    def record_json(self, record: BuildRecord) -> dict[str, Any]:
+        data = record.to_dict()
+        base = self.base_url.rstrip("/")
+        data["links"] = {
+            "self": f"{base}/imagebuild/api/builds/{record.id}",
+            "events": f"{base}/imagebuild/api/builds/{record.id}/events",
+            "page": f"{base}/imagebuild/builds/{record.id}",
+        }
+        return data
+
+    def find(self, build_id: str) -> BuildRecord:
+        try:
+            return self.manager.get(build_id)
+        except UnknownBuildError:
+            raise web.HTTPError(404, f"no build with id {build_id}") from None
+
+
+class HealthHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply({"status": "ok", "runner": self.manager.runner.name, **self.manager.stats()})
+
+
+@web.stream_request_body
+class ContextHandler(ServiceHandler):
+    """``PUT`` a build context tar under its sha256; ``HEAD`` says whether it is already here."""
+
+    _upload: ContextUpload | None = None
+    _refused: Exception | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.request.method != "PUT":
+            return
+        # Authenticate before a single body byte is stored (put() runs after the body).
+        if not self.current_user:
+            raise web.HTTPError(403, "authentication required")
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "write", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403, "not authorized to upload build contexts")
+        digest = self.path_kwargs["digest"]
+        if not DIGEST_RE.match(digest):
+            raise web.HTTPError(400, "the context digest must be 'sha256:' + 64 hex digits")
+        limit = int(self.service_config["max_upload_bytes"])
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise web.HTTPError(413, f"the context upload is larger than {limit} bytes")
+        # Past 2x the limit tornado cuts the connection; below it put() answers a clean 413.
+        self.request.connection.set_max_body_size(2 * limit)
+        store = self.manager.store
+        self._upload = ContextUpload(store.context_path(digest).parent, digest, max_bytes=limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._upload is None or self._refused is not None:
+            return
+        try:
+            self._upload.write(chunk)
+        except ArchiveTooLargeError as error:
+            self._refused = error
+            self._upload.abort()
+
+    def on_finish(self) -> None:
+        if self._upload is not None:
+            self._upload.abort()
+
+    def on_connection_close(self) -> None:
+        self.on_finish()
+        super().on_connection_close()
+
+    @web.authenticated
+    @authorized
+    async def head(self, digest: str) -> None:
+        if not DIGEST_RE.match(digest) or not self.manager.store.context_path(digest).exists():
+            raise web.HTTPError(404)
+        self.set_status(200)
+        self.finish()
+
+    @web.authenticated
+    @authorized
+    async def put(self, digest: str) -> None:
+        assert self._upload is not None
+        if isinstance(self._refused, ArchiveTooLargeError):
+            raise web.HTTPError(413, str(self._refused))
+        destination = self.manager.store.context_path(digest)
+        upload, self._upload = self._upload, None
+        try:
+            summary = await asyncio.to_thread(
+                upload.finish, destination, self.manager.archive_limits
+            )
+        except ArchiveTooLargeError as error:
+            raise web.HTTPError(413, str(error)) from None
+        except UnsafeArchiveError as error:
+            raise web.HTTPError(400, str(error)) from None
+        self.reply(
+            {"digest": digest, "size": upload.size, "files": summary.files}, status=201
+        )
+
+
+class BuildsHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        status = self.get_argument("status", None)
+        if status is not None and status not in ALL_STATUSES:
+            raise web.HTTPError(400, f"status must be one of {', '.join(ALL_STATUSES)}")
+        limit = _int_argument(self, "limit", 100, low=1, high=1000)
+        records = self.manager.list(status=status, limit=limit)
+        self.reply({"builds": [self.record_json(record) for record in records]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise web.HTTPError(400, "the body must be JSON") from None
+        try:
+            submission = Submission.from_json(body)
+            record, deduplicated = self.manager.submit(submission)
+        except SubmissionError as error:
+            raise web.HTTPError(400, str(error)) from None
+        except MissingContextError:
+            raise web.HTTPError(
+                409, "the build context was not uploaded: PUT it to /imagebuild/api/contexts/<digest>"
+            ) from None
+        data = self.record_json(record)
+        data["deduplicated"] = deduplicated
+        self.reply(data, status=202)
+
+
+class BuildHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, build_id: str) -> None:
+        self.reply(self.record_json(self.find(build_id)))
+
+
+class CancelHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, build_id: str) -> None:
+        self.find(build_id)
+        self.reply(self.record_json(self.manager.cancel(build_id)), status=202)
+
+
+class EventsHandler(ServiceHandler):
+    """Server-Sent Events: ``id: <seq>``; resume with ``Last-Event-ID`` (or ``?after=``)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, build_id: str) -> None:
+        self.find(build_id)
+        after = _int_argument(self, "after", 0, low=0, high=2**53)
+        last_event_id = self.request.headers.get("Last-Event-ID")
+        if last_event_id:
+            if not last_event_id.isdigit():
+                raise web.HTTPError(400, "Last-Event-ID must be a non-negative integer")
+            after = max(after, int(last_event_id))
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        keepalive = float(self.service_config["keepalive_interval"])
+        try:
+            self.write("retry: 2000\n\n")
+            await self.flush()
+            async for batch in self.manager.follow(build_id, after=after, keepalive=keepalive):
+                if batch is None:
+                    self.write(": keepalive\n\n")
+                else:
+                    self.write("".join(f"id: {seq}\ndata: {text}\n\n" for seq, text in batch))
+                await self.flush()
+        except iostream.StreamClosedError:
+            return
+        self.finish(set_content_type="text/event-stream")
+
+
+class LogHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, build_id: str) -> None:
+        self.find(build_id)
+        lines = []
+        for text in self.manager.store.read_events(build_id):
+            event = json.loads(text)
+            if event.get("kind") == "log":
+                lines.append(event["text"])
+            elif event.get("kind") == "step":
+                lines.append(f"Step {event['number']}/{event['total']} : {event['instruction']}")
+            elif event.get("kind") in ("failed", "cancelled"):
+                lines.append(f"[{event['kind']}] {event['message']}")
+        self.finish("\n".join(lines) + "\n", set_content_type="text/plain; charset=utf-8")
+
+
+class ExistenceHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        reference = self.get_argument("reference", None)
+        if not reference:
+            raise web.HTTPError(400, "give the image as ?reference=registry/name:tag")
+        status, body = await check_existence(reference, self.settings["imagebuild_settings"])
+        self.reply(body, status=status)
+
+
+class OpenAPIHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        text = resources.files("imagebuild_nb.service").joinpath("openapi.yaml").read_text()
+        self.finish(text, set_content_type="application/yaml")
+
+
+def _int_argument(handler: APIHandler, name: str, default: int, *, low: int, high: int) -> int:
+    raw = handler.get_argument(name, None)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,16}", raw) or not low <= int(raw) <= high:
+        raise web.HTTPError(400, f"{name} must be an integer from {low} to {high}")
+    return int(raw)

@@ -1,0 +1,357 @@
+"""The build service's logic: queue, dedup, run, number and persist events, cancel, recover.
+
+Handlers stay thin and call a ``BuildManager``. It lives on the server's event loop; each build
+runs its ``BuildRunner`` in a worker thread, whose events come back to the loop in batches,
+are redacted, numbered (``seq`` 1, 2, ... per build: the SSE id), appended to the build's
+event log and fanned out to subscribers.
+
+    manager = BuildManager(BuildStore(state_dir), DockerApiRunner(), max_concurrent=2)
+    manager.recover()                     # running-at-crash -> interrupted; queued -> re-queued
+    record, deduplicated = manager.submit(Submission.from_json(body))
+    async for batch in manager.follow(record.id, after=0, keepalive=15): ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import IO
+
+from imagebuild_nb.events import (
+    BuildCancelled,
+    BuildEvent,
+    BuildFailed,
+    BuildFinished,
+    is_terminal,
+)
+from imagebuild_nb.service.archive import ArchiveLimits, extract_archive
+from imagebuild_nb.service.redact import Redactor
+from imagebuild_nb.service.runner import BuildJob, BuildRunner
+from imagebuild_nb.service.store import (
+    CANCELLED,
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    BuildRecord,
+    BuildStore,
+)
+from imagebuild_nb.service.submission import Submission
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_MESSAGE = "interrupted: the build service stopped while this build was running"
+
+
+class UnknownBuildError(KeyError):
+    """No build with that id."""
+
+
+class MissingContextError(LookupError):
+    """The submission names a context digest that was never uploaded."""
+
+
+class _Live:
+    """In-memory state of a queued or running build (events as JSON text, index = seq - 1)."""
+
+    def __init__(self, record: BuildRecord, first_seq: int = 1) -> None:
+        self.id = record.id
+        self.frames: list[str] = []
+        self.first_seq = first_seq
+        self.changed = asyncio.Event()
+        self.cancel = threading.Event()
+        self.done = False
+        self.task: asyncio.Task[None] | None = None
+        self.inbox: list[BuildEvent] = []
+        self.inbox_lock = threading.Lock()
+        self.scheduled = False
+        self.log: IO[str] | None = None
+        self.terminal: BuildEvent | None = None
+
+    @property
+    def last_seq(self) -> int:
+        return self.first_seq - 1 + len(self.frames)
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class BuildManager:
+    def __init__(
+        self,
+        store: BuildStore,
+        runner: BuildRunner,
+        *,
+        max_concurrent: int = 2,
+        archive_limits: ArchiveLimits | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.max_concurrent = max_concurrent
+        self.archive_limits = archive_limits or ArchiveLimits()
+        self.redactor = redactor or Redactor()
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._live: dict[str, _Live] = {}
+        self._inflight: dict[str, str] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Builds running when the service died are interrupted; queued ones are queued again."""
+        for record in self.store.unfinished():
+            if record.status == RUNNING:
+                seq = sum(1 for _ in self.store.read_events(record.id)) + 1
+                event = BuildFailed(message=INTERRUPTED_MESSAGE, seq=seq)
+                with self.store.open_event_log(record.id) as handle:
+                    handle.write(json.dumps(event.to_dict()) + "\n")
+                self.store.update(
+                    record.id,
+                    status=INTERRUPTED,
+                    finished=time.time(),
+                    error=INTERRUPTED_MESSAGE,
+                    events=seq,
+                )
+                self._remove_context(record.id)
+                log.warning("build %s was running when the service stopped: interrupted", record.id)
+            else:
+                self._enqueue(record)
+                log.info("build %s re-queued after a restart", record.id)
+
+    async def shutdown(self) -> None:
+        for live in list(self._live.values()):
+            live.cancel.set()
+        self.store.close()
+
+    # -- queries ---------------------------------------------------------------------------
+    def get(self, build_id: str) -> BuildRecord:
+        record = self.store.get(build_id)
+        if record is None:
+            raise UnknownBuildError(build_id)
+        live = self._live.get(build_id)
+        return dataclasses.replace(record, events=live.last_seq) if live else record
+
+    def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildRecord]:
+        return [self.get(record.id) for record in self.store.list(status=status, limit=limit)]
+
+    def stats(self) -> dict[str, int]:
+        running = sum(1 for live in self._live.values() if live.log is not None)
+        return {
+            "running": running,
+            "queued": len(self._live) - running,
+            "max_concurrent": self.max_concurrent,
+        }
+
+    # -- commands --------------------------------------------------------------------------
+    def submit(self, submission: Submission) -> tuple[BuildRecord, bool]:
+        """Start (or join) a build; returns the record and whether it joined an existing one."""
+        if not self.store.context_path(submission.context).exists():
+            raise MissingContextError(submission.context)
+        key = submission.dedup_key
+        existing = None if submission.force else self._inflight.get(key)
+        if existing is not None:
+            current = self.get(existing)
+            self.store.update(existing, submissions=current.submissions + 1)
+            return self.get(existing), True
+        record = self.store.insert(
+            BuildRecord.new(
+                uri=submission.uri,
+                context=submission.context,
+                dockerfile=submission.dockerfile,
+                push=submission.push,
+                force=submission.force,
+                spec=submission.spec,
+                dedup_key=key,
+            )
+        )
+        self._enqueue(record)
+        log.info("build %s queued for %s", record.id, record.uri)
+        return record, False
+
+    def cancel(self, build_id: str) -> BuildRecord:
+        record = self.get(build_id)
+        live = self._live.get(build_id)
+        if live is None or record.terminal:
+            return record
+        live.cancel.set()
+        if live.log is None and live.task is not None:
+            # Still waiting for a slot: nothing runs yet, so it ends here and now.
+            live.task.cancel()
+        return self.get(build_id)
+
+    async def follow(
+        self, build_id: str, *, after: int, keepalive: float
+    ) -> AsyncIterator[list[tuple[int, str]] | None]:
+        """Yield batches of (seq, event JSON) with seq > after, then stop after the terminal one.
+
+        Yields None when ``keepalive`` seconds pass without events (the caller sends a comment).
+        """
+        self.get(build_id)
+        live = self._live.get(build_id)
+        if live is None:
+            batch = [
+                (seq, text)
+                for seq, text in enumerate(self.store.read_events(build_id), start=1)
+                if seq > after
+            ]
+            if batch:
+                yield batch
+            return
+        while True:
+            if live.last_seq > after:
+                start = max(after - live.first_seq + 1, 0)
+                batch = [
+                    (live.first_seq + index, live.frames[index])
+                    for index in range(start, len(live.frames))
+                ]
+                after = batch[-1][0]
+                yield batch
+                continue
+            if live.done:
+                return
+            waiter = live.changed
+            try:
+                await asyncio.wait_for(waiter.wait(), keepalive)
+            except asyncio.TimeoutError:
+                yield None
+
+    # -- running ---------------------------------------------------------------------------
+    def _enqueue(self, record: BuildRecord) -> None:
+        live = _Live(record)
+        self._live[record.id] = live
+        self._inflight[record.dedup_key] = record.id
+        live.task = asyncio.get_event_loop().create_task(self._run(live, record))
+
+    async def _run(self, live: _Live, record: BuildRecord) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            async with self._slots:
+                if live.cancel.is_set():
+                    raise asyncio.CancelledError
+                await self._execute(live, record)
+        except asyncio.CancelledError:
+            self._append(live, BuildCancelled(message="cancelled before the build started"))
+        except Exception as error:  # noqa: BLE001 -- a service bug must still end the build
+            log.exception("build %s crashed in the service", record.id)
+            self._append(live, BuildFailed(message=f"the build service failed: {error}"))
+        finally:
+            self._finish(live, record)
+
+    async def _execute(self, live: _Live, record: BuildRecord) -> None:
+        context_dir = self.store.build_dir(record.id) / "context"
+        shutil.rmtree(context_dir, ignore_errors=True)
+        live.log = self.store.open_event_log(record.id)
+        self.store.update(record.id, status=RUNNING, started=time.time())
+        await asyncio.to_thread(
+            extract_archive,
+            self.store.context_path(record.context),
+            context_dir,
+            self.archive_limits,
+        )
+        job = BuildJob(
+            build_id=record.id,
+            uri=record.uri,
+            context_dir=context_dir,
+            dockerfile=record.dockerfile,
+            force=record.force,
+            push=record.push,
+            spec=record.spec,
+        )
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._drive, live, job, loop)
+        self._drain(live)
+
+    def _drive(self, live: _Live, job: BuildJob, loop: asyncio.AbstractEventLoop) -> None:
+        """Worker thread: iterate the runner and hand events to the loop in batches."""
+        terminal = False
+        try:
+            for event in self.runner.run(job, live.cancel):
+                self._post(live, event, loop)
+                if is_terminal(event):
+                    terminal = True
+                    break
+        except Exception as error:  # noqa: BLE001
+            log.exception("runner %s failed on build %s", self.runner.name, job.build_id)
+            self._post(live, BuildFailed(message=f"the builder failed: {error}"), loop)
+            terminal = True
+        if not terminal:
+            message = "the builder stopped without reporting a result"
+            if live.cancel.is_set():
+                self._post(live, BuildCancelled(), loop)
+            else:
+                self._post(live, BuildFailed(message=message), loop)
+
+    def _post(self, live: _Live, event: BuildEvent, loop: asyncio.AbstractEventLoop) -> None:
+        with live.inbox_lock:
+            live.inbox.append(event)
+            if live.scheduled:
+                return
+            live.scheduled = True
+        loop.call_soon_threadsafe(self._drain, live)
+
+    def _drain(self, live: _Live) -> None:
+        with live.inbox_lock:
+            events, live.inbox = live.inbox, []
+            live.scheduled = False
+        for event in events:
+            self._append(live, event, flush=False)
+        if live.log is not None:
+            live.log.flush()
+
+    def _append(self, live: _Live, event: BuildEvent, *, flush: bool = True) -> None:
+        if live.terminal is not None:
+            return  # one terminal event per build; anything after it is noise
+        numbered = self.redactor.event(event).numbered(live.last_seq + 1)
+        text = json.dumps(numbered.to_dict(), separators=(",", ":"))
+        live.frames.append(text)
+        if live.log is None:
+            live.log = self.store.open_event_log(live.id)
+        live.log.write(text + "\n")
+        if flush:
+            live.log.flush()
+        if is_terminal(numbered):
+            live.terminal = numbered
+        live.notify()
+
+    def _finish(self, live: _Live, record: BuildRecord) -> None:
+        self._drain(live)
+        if live.terminal is None:
+            self._append(live, BuildFailed(message="the build ended without a result"))
+        terminal = live.terminal
+        changes: dict[str, object] = {"finished": time.time(), "events": live.last_seq}
+        if isinstance(terminal, BuildFinished):
+            changes.update(status=SUCCEEDED, digest=terminal.digest, image_id=terminal.image_id)
+        elif isinstance(terminal, BuildCancelled):
+            changes.update(status=CANCELLED, error=terminal.message)
+        else:
+            changes.update(status=FAILED, error=getattr(terminal, "message", "failed"))
+        self.store.update(record.id, **changes)
+        if live.log is not None:
+            live.log.close()
+        self._remove_context(record.id)
+        if self._inflight.get(record.dedup_key) == record.id:
+            del self._inflight[record.dedup_key]
+        self._live.pop(record.id, None)
+        live.done = True
+        live.notify()
+        log.info("build %s ended: %s", record.id, changes["status"])
+
+    def _remove_context(self, build_id: str) -> None:
+        shutil.rmtree(self.store.build_dir(build_id) / "context", ignore_errors=True)
+
+
+__all__ = [
+    "BuildManager",
+    "INTERRUPTED",
+    "MissingContextError",
+    "QUEUED",
+    "UnknownBuildError",
+]

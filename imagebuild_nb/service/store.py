@@ -1,0 +1,167 @@
+"""Durable build records (sqlite) and per-build event logs (JSON lines), so a restart loses nothing.
+
+Layout below the state directory::
+
+    builds.sqlite3            one row per build
+    builds/<id>/events.jsonl  every event the build produced, one JSON object a line (seq order)
+    builds/<id>/context/      the extracted build context (removed when the build ends)
+    contexts/sha256-<hex>.tar uploaded contexts, content addressed
+
+>>> import tempfile
+>>> store = BuildStore(Path(tempfile.mkdtemp()))
+>>> record = store.insert(BuildRecord.new(uri="localhost:5001/x:1", context="sha256:" + "0" * 64))
+>>> store.get(record.id).status
+'queued'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+QUEUED, RUNNING = "queued", "running"
+SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "succeeded", "failed", "cancelled", "interrupted"
+TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, INTERRUPTED})
+ALL_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """One build as the service knows it; ``events`` is the seq of its last event."""
+
+    id: str
+    uri: str
+    context: str
+    status: str = QUEUED
+    dockerfile: str = "Dockerfile"
+    push: bool = True
+    force: bool = False
+    spec: dict[str, Any] | None = None
+    dedup_key: str = ""
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    digest: str | None = None
+    image_id: str | None = None
+    error: str | None = None
+    events: int = 0
+    submissions: int = 1
+
+    @classmethod
+    def new(cls, **values: Any) -> BuildRecord:
+        return cls(id=uuid.uuid4().hex[:16], **values)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("dedup_key")
+        return data
+
+
+_COLUMNS = [f.name for f in dataclasses.fields(BuildRecord)]
+_JSON_COLUMNS = {"spec"}
+_SCHEMA = f"CREATE TABLE IF NOT EXISTS builds ({', '.join(_COLUMNS)}, PRIMARY KEY (id))"
+
+
+class BuildStore:
+    """sqlite rows + JSON-lines event logs. Used from the server's event loop thread only."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "builds").mkdir(parents=True, exist_ok=True)
+        (root / "contexts").mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(root / "builds.sqlite3", isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._db.execute("CREATE INDEX IF NOT EXISTS builds_status ON builds (status)")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def insert(self, record: BuildRecord) -> BuildRecord:
+        self.build_dir(record.id).mkdir(parents=True, exist_ok=True)
+        values = [self._encode(name, getattr(record, name)) for name in _COLUMNS]
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        self._db.execute(f"INSERT INTO builds VALUES ({placeholders})", values)
+        return record
+
+    def update(self, build_id: str, **changes: Any) -> BuildRecord:
+        unknown = set(changes) - set(_COLUMNS)
+        if unknown:
+            raise KeyError(f"unknown build record fields: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        values = [self._encode(name, value) for name, value in changes.items()]
+        self._db.execute(f"UPDATE builds SET {assignments} WHERE id = ?", [*values, build_id])
+        record = self.get(build_id)
+        if record is None:
+            raise KeyError(build_id)
+        return record
+
+    def get(self, build_id: str) -> BuildRecord | None:
+        row = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM builds WHERE id = ?", (build_id,)
+        ).fetchone()
+        return None if row is None else self._decode(row)
+
+    def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildRecord]:
+        query = f"SELECT {', '.join(_COLUMNS)} FROM builds"
+        params: list[Any] = []
+        if status:
+            query += " WHERE status = ?"
+            params.append(status)
+        query += " ORDER BY created DESC LIMIT ?"
+        params.append(limit)
+        return [self._decode(row) for row in self._db.execute(query, params)]
+
+    def unfinished(self) -> list[BuildRecord]:
+        rows = self._db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM builds WHERE status IN (?, ?) ORDER BY created",
+            (QUEUED, RUNNING),
+        )
+        return [self._decode(row) for row in rows]
+
+    def build_dir(self, build_id: str) -> Path:
+        return self.root / "builds" / build_id
+
+    def context_path(self, digest: str) -> Path:
+        return self.root / "contexts" / (digest.replace(":", "-") + ".tar")
+
+    def open_event_log(self, build_id: str) -> IO[str]:
+        return (self.build_dir(build_id) / "events.jsonl").open("a", encoding="utf-8")
+
+    def read_events(self, build_id: str, after: int = 0) -> Iterator[str]:
+        """Yield the JSON text of every stored event with ``seq > after``, in order."""
+        path = self.build_dir(build_id) / "events.jsonl"
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8") as handle:
+            for seq, line in enumerate(handle, start=1):
+                if seq > after and line.endswith("\n"):
+                    yield line[:-1]
+
+    @staticmethod
+    def _encode(name: str, value: Any) -> Any:
+        if name in _JSON_COLUMNS:
+            return None if value is None else json.dumps(value, sort_keys=True)
+        return value
+
+    @staticmethod
+    def _decode(row: tuple[Any, ...]) -> BuildRecord:
+        values = dict(zip(_COLUMNS, row))
+        for name in _JSON_COLUMNS:
+            if values[name] is not None:
+                values[name] = json.loads(values[name])
+        values["push"] = bool(values["push"])
+        values["force"] = bool(values["force"])
+        return BuildRecord(**values)

@@ -1,0 +1,123 @@
+"""Build submissions: the JSON body of ``POST /imagebuild/api/builds``, checked field by field.
+
+Unknown fields, wrong types and invalid values raise ``SubmissionError`` naming the field, which
+the handler turns into a 400. ``dedup_key`` identifies identical builds: same target, same
+context bytes, same Dockerfile and options (``force`` excluded: a forced build is always new).
+
+>>> sub = Submission.from_json({"uri": "localhost:5001/demo:1", "context": "sha256:" + "a" * 64})
+>>> (sub.dockerfile, sub.push, sub.force)
+('Dockerfile', True, False)
+>>> Submission.from_json({"uri": "x:1", "context": "sha256:" + "a" * 64, "colour": "red"})
+Traceback (most recent call last):
+...
+imagebuild_nb.service.submission.SubmissionError: unknown field(s) in the build submission: colour
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from imagebuild_nb.errors import SpecError
+from imagebuild_nb.spec.reference import ImageReference
+
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_FIELDS = {"uri", "context", "dockerfile", "push", "force", "spec"}
+
+
+class SubmissionError(ValueError):
+    """The submission is malformed; the message names the field and what is expected."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    uri: str
+    context: str
+    dockerfile: str = "Dockerfile"
+    push: bool = True
+    force: bool = False
+    spec: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Submission:
+        if not isinstance(data, dict):
+            raise SubmissionError("the build submission must be a JSON object")
+        unknown = sorted(set(data) - _FIELDS)
+        if unknown:
+            raise SubmissionError(f"unknown field(s) in the build submission: {', '.join(unknown)}")
+        for name in ("uri", "context"):
+            if name not in data:
+                raise SubmissionError(f"the build submission needs the field {name!r}")
+        uri = _string(data, "uri")
+        try:
+            reference = ImageReference.parse(uri, argument="uri")
+        except SpecError as error:
+            raise SubmissionError(str(error)) from None
+        if reference.digest or not reference.tag:
+            raise SubmissionError("uri must name a tag to build, e.g. 'localhost:5001/demo:1'")
+        context = _string(data, "context")
+        if not DIGEST_RE.match(context):
+            raise SubmissionError("context must be 'sha256:' followed by 64 lowercase hex digits")
+        dockerfile = _string(data, "dockerfile", "Dockerfile")
+        parts = dockerfile.split("/")
+        if dockerfile.startswith("/") or ".." in parts or not dockerfile or "\x00" in dockerfile:
+            raise SubmissionError("dockerfile must be a relative path inside the context")
+        spec = data.get("spec")
+        if spec is not None:
+            if not isinstance(spec, dict):
+                raise SubmissionError("spec must be a JSON object (Image.to_dict())")
+            _check_spec(spec)
+        return cls(
+            uri=uri,
+            context=context,
+            dockerfile=dockerfile,
+            push=_bool(data, "push", True),
+            force=_bool(data, "force", False),
+            spec=spec,
+        )
+
+    @property
+    def dedup_key(self) -> str:
+        identity = {
+            "uri": self.uri,
+            "context": self.context,
+            "dockerfile": self.dockerfile,
+            "push": self.push,
+            "spec": self.spec,
+        }
+        encoded = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _check_spec(spec: dict[str, Any]) -> None:
+    """Validate with the spec module's own decoder when it is there (unknown fields -> 400)."""
+    try:
+        from imagebuild_nb.spec import Image  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    from_dict = getattr(Image, "from_dict", None)
+    if from_dict is None:
+        return
+    try:
+        from_dict(spec)
+    except (SpecError, ValueError, TypeError, KeyError) as error:
+        raise SubmissionError(f"spec is not a valid image spec: {error}") from None
+
+
+def _string(data: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = data.get(name, default)
+    if not isinstance(value, str):
+        raise SubmissionError(f"{name} must be a string")
+    if len(value) > 1024:
+        raise SubmissionError(f"{name} is too long (at most 1024 characters)")
+    return value
+
+
+def _bool(data: dict[str, Any], name: str, default: bool) -> bool:
+    value = data.get(name, default)
+    if not isinstance(value, bool):
+        raise SubmissionError(f"{name} must be true or false")
+    return value

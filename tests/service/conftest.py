@@ -1,0 +1,158 @@
+"""The build service as its own process on loopback (random port, temp state, token)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from imagebuild_nb.builders import BuildRequest, InMemoryContext
+from imagebuild_nb.builders.remote import RemoteBuildClient
+from tests.support.services import free_port, write_docker_config
+
+SERVICE_SCRIPT = Path(sys.executable).parent / "jupyter-imagebuild"
+# The service's own Engine-API runner; the default (the project's local builder) is tested apart.
+DOCKER_API_RUNNER = (
+    "--ImageBuildServiceApp.runner_class=imagebuild_nb.service.runner.DockerApiRunner"
+)
+
+
+@dataclass
+class ServiceProcess:
+    root: Path
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    port: int = field(default_factory=free_port)
+    options: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "service.log"
+
+    def start(self) -> ServiceProcess:
+        environ = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(self.root / "jupyter-config"),
+            "JUPYTER_DATA_DIR": str(self.root / "jupyter-data"),
+            "JUPYTER_RUNTIME_DIR": str(self.root / "jupyter-runtime"),
+            **self.env,
+        }
+        command = [
+            str(SERVICE_SCRIPT),
+            "--allow-root",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            f"--ImageBuildServiceApp.state_dir={self.state_dir}",
+            "--ImageBuildServiceApp.keepalive_interval=1",
+            *self.options,
+        ]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=environ)
+        log.close()
+        self.starts += 1
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"{self.url}/imagebuild/api/health", headers=self.headers)
+                if response.status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=30)
+
+    def client(self, **kwargs: object) -> RemoteBuildClient:
+        return RemoteBuildClient(self.url, self.token, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start services (``start_service(options=(...), env={...})``); all stop at test end."""
+    started: list[ServiceProcess] = []
+
+    def start(**kwargs: object) -> ServiceProcess:
+        root = tmp_path / f"service-{len(started)}"
+        root.mkdir()
+        service = ServiceProcess(root, **kwargs)  # type: ignore[arg-type]
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def service_docker_config(tmp_path: Path) -> Path:
+    """A Docker config with the Basic-auth registry's credentials, for the service only."""
+    from tests.support.services import AUTH_PASSWORD, AUTH_REGISTRY, AUTH_USER
+
+    return write_docker_config(
+        tmp_path / "service-docker-config", {AUTH_REGISTRY: (AUTH_USER, AUTH_PASSWORD)}
+    )
+
+
+@pytest.fixture
+def service(
+    start_service: Callable[..., ServiceProcess], service_docker_config: Path
+) -> ServiceProcess:
+    return start_service(
+        env={"DOCKER_CONFIG": str(service_docker_config)}, options=(DOCKER_API_RUNNER,)
+    )
+
+
+def busybox_request(
+    base: str, uri: str, run: str, *, files: dict[str, str | bytes] | None = None
+) -> BuildRequest:
+    """A Dockerfile on the busybox base with one RUN (plus a nonce so the cache never hits)."""
+    dockerfile = f"FROM {base}\nLABEL nonce={uuid.uuid4().hex}\nRUN {run}\n"
+    return BuildRequest(
+        dockerfile=dockerfile,
+        context=InMemoryContext({"Dockerfile": dockerfile, **(files or {})}),
+        tags=(uri,),
+        push=True,
+    )
+
+
+# RUN lines for builds that must be in flight while the test acts.
+SLOW_RUN = "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); sleep 0.05; done"
