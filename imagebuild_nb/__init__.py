@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from imagebuild_nb.checkers import ExistenceChecker, ExistenceResult
 from imagebuild_nb.errors import (
     BuildCancelledError,
     BuilderUnavailableError,
@@ -26,6 +27,8 @@ __all__ = [
     "BuildContext",
     "BuildFailedError",
     "BuilderUnavailableError",
+    "ExistenceChecker",
+    "ExistenceResult",
     "Image",
     "ImageBuildError",
     "ImageBuildWidget",

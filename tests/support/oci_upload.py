@@ -41,7 +41,9 @@ class Uploader:
         location = started.headers["Location"]
         if location.startswith("/"):
             location = self.base + location
-        done = self.client.put(location, params={"digest": digest}, content=data,
+        # Keep the upload state in the Location's query: passing params= would replace it.
+        target = httpx.URL(location).copy_merge_params({"digest": digest})
+        done = self.client.put(target, content=data,
                                headers={"Content-Type": "application/octet-stream"})
         done.raise_for_status()
         return {"digest": digest, "size": len(data)}

@@ -1,0 +1,81 @@
+"""Start a ``docker-registry`` with a config of the test's choosing (TLS, token auth) and stop
+it on demand: the shared ``make_registry`` fixture only speaks plain HTTP and stops at the end
+of the test, and some tests need a registry that goes away in the middle."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.services import SETUP_HINT, free_port
+
+
+@dataclass
+class LaunchedRegistry:
+    host: str
+    scheme: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def launch_registry(
+    workdir: Path, *, tls: tuple[Path, Path] | None = None, ca_file: Path | None = None,
+    extra_config: str = "",
+) -> LaunchedRegistry:
+    """Start a registry on a free loopback port; ``tls`` is (certificate, key)."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        raise RuntimeError(f"docker-registry is not installed; {SETUP_HINT}")
+    port = free_port()
+    storage = workdir / "storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    http = f"addr: 127.0.0.1:{port}, secret: launched"
+    if tls:
+        http += f", tls: {{certificate: {tls[0]}, key: {tls[1]}}}"
+    lines = [
+        "version: 0.1",
+        "log: {level: warn}",
+        f"storage: {{filesystem: {{rootdirectory: {storage}}}, delete: {{enabled: true}}}}",
+        f"http: {{{http}}}",
+    ]
+    if extra_config:
+        lines.append(extra_config)
+    config = workdir / "config.yml"
+    config.write_text("\n".join(lines) + "\n")
+    log_path = workdir / "registry.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+    scheme = "https" if tls else "http"
+    registry = LaunchedRegistry(f"localhost:{port}", scheme, process, log_path)
+    verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=str(ca_file))
+                                     if ca_file else True)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{registry.url}/v2/", verify=verify, timeout=1).status_code in (200, 401):
+                return registry
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            registry.stop()
+            raise RuntimeError(f"registry did not start: {log_path.read_text()}")
+        time.sleep(0.05)
