@@ -58,10 +58,10 @@ class EngineLike(Protocol):
 
 def default_engine() -> EngineLike:
     """The real engine (imported late: the widget module must import without it)."""
-    from imagebuild_nb import engine as engine_module  # type: ignore[attr-defined]
+    from imagebuild_nb.engine import ImageBuildEngine
 
-    factory = engine_module.ImageBuildEngine
-    return factory() if isinstance(factory, type) else factory  # type: ignore[no-any-return]
+    # The configured default engine, so ImageBuildEngine.configure() and %config apply here too.
+    return ImageBuildEngine.default()
 
 
 def uri_of(image: Any) -> str:
@@ -160,6 +160,11 @@ def remote_unavailable(settings: Any, engine: Any) -> str:
     """Why the remote builder cannot be used ("" when it can)."""
     if settings is None:
         settings = getattr(engine, "settings", None)
+    if settings is None:
+        try:
+            settings = default_engine().settings if engine is None else None
+        except Exception:  # noqa: BLE001 - fall back to the environment below
+            settings = None
     if settings is None:
         try:
             from imagebuild_nb.settings import Settings

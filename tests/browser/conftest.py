@@ -1,0 +1,163 @@
+"""Real-browser fixtures: one JupyterLab per test module, Debian's Chromium driven by Playwright.
+
+JupyterLab runs with private config/data/runtime/settings/workspace dirs (no old workspaces
+restored, no news toast) and a token; the kernels it starts inherit ``lab_env``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import nbformat
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@dataclass(frozen=True)
+class Lab:
+    url: str
+    token: str
+    root: Path
+
+    def notebook_url(self, name: str) -> str:
+        return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
+
+    def write_notebook(self, cells: list[str]) -> str:
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                           "language": "python"}
+        name = f"widget-{uuid.uuid4().hex[:8]}.ipynb"
+        nbformat.write(notebook, self.root / name)
+        return name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab_env() -> dict[str, str]:
+    """Extra environment for JupyterLab and its kernels (tests override per module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, lab_env: dict[str, str]) -> Iterator[Lab]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing; apt-get install -y --no-install-recommends chromium")
+    home = tmp_path_factory.mktemp("jupyterlab")
+    root = home / "notebooks"
+    root.mkdir()
+    env = dict(os.environ)
+    for name, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                      ("JUPYTERLAB_SETTINGS_DIR", "user-settings"),
+                      ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")):
+        (home / sub).mkdir()
+        env[name] = str(home / sub)
+    notification = home / "user-settings/@jupyterlab/apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env.update(lab_env)
+    port, token = _free_port(), uuid.uuid4().hex
+    log = (home / "lab.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/status", params={"token": token}, timeout=2).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not start; see {home / 'lab.log'}")
+            time.sleep(0.2)
+        yield Lab(url, token, root)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def open_and_run(page: object, lab: Lab, cells: list[str], *, run: int | None = None) -> str:
+    """Open a fresh notebook holding ``cells`` and run the first ``run`` cells (default all)."""
+    name = lab.write_notebook(cells)
+    page.goto(lab.notebook_url(name))  # type: ignore[attr-defined]
+    first = page.locator(".jp-Notebook .jp-Cell").first  # type: ignore[attr-defined]
+    first.locator(".jp-InputArea-editor").click()
+    # The kernel must be up before Shift+Enter, or the first execution can be dropped.
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(  # type: ignore[attr-defined]
+        state="attached", timeout=60_000)
+    for _ in range(len(cells) if run is None else run):
+        page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
+    return name
+
+
+def run_cell(page: object, index: int) -> None:
+    """Run cell ``index`` (0-based) of the open notebook."""
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)  # type: ignore[attr-defined]
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
+
+
+def button(widget: object, label: str) -> object:
+    """A widget button by its exact text (ipywidgets buttons carry an icon and a tooltip)."""
+    return widget.locator("button", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))  # type: ignore[attr-defined]
+
+
+def screenshot(locator: object, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    locator.screenshot(path=str(path))  # type: ignore[attr-defined]
+    return path

@@ -1,0 +1,74 @@
+"""The widget in a real JupyterLab + Chromium, fed by the scripted engine (no Docker needed).
+
+Proves the kernel-side mechanics: updates from the flusher thread reach the page, a 20,000-line
+log streams without freezing, other cells run while a build runs, the full-log pager works.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Lab, button, open_and_run, run_cell
+
+pytestmark = [pytest.mark.browser]
+
+SETUP = """\
+from imagebuild_nb import ImageBuildWidget
+from imagebuild_nb.notebook.scripted import ScriptedEngine
+from imagebuild_nb.events import LogLine, StepStarted
+script = [StepStarted(number=1, total=2, instruction="FROM base"),
+          StepStarted(number=2, total=2, instruction="RUN chatty"),
+          *(LogLine(text=f"\\x1b[32mline {i}\\x1b[0m") for i in range(5000))]
+engine = ScriptedEngine(script=script, delay=0.0004)
+w = ImageBuildWidget("localhost:5001/demo/ui:1", engine=engine)
+w
+"""
+
+
+def test_scripted_check_build_check_with_other_cells_running(page: Any, lab: Lab) -> None:
+    open_and_run(page, lab, [SETUP, "import time; time.sleep(1); print('side', 6 * 7)"], run=1)
+    widget = page.locator(".imagebuild-widget")
+    widget.wait_for()
+    badge = widget.locator(".imagebuild-badge")
+    assert badge.get_attribute("data-status") == "unknown"
+
+    button(widget, "Check").click()
+    widget.locator(".imagebuild-badge[data-status='missing']").wait_for()
+
+    button(widget, "Build").click()
+    widget.locator(".imagebuild-badge[data-status='building']").wait_for()
+    page.wait_for_function(
+        "() => (document.querySelector('.imagebuild-log pre')?.textContent ?? '')"
+        ".includes('line 1')")
+    assert not button(widget, "Cancel").is_disabled()
+    # The kernel runs another cell (which blocks for a second) while the build streams.
+    run_cell(page, 1)
+    page.locator(".jp-OutputArea-output", has_text="side 42").wait_for()
+    widget.locator(".imagebuild-badge[data-status='built']").wait_for(timeout=60_000)
+    log_text = widget.locator(".imagebuild-log pre").inner_text()
+    assert "line 4999" in log_text and "\x1b" not in log_text
+    assert "5002 log lines" in widget.locator(".imagebuild-loghead").inner_text()
+    # The log box stays scrolled to the newest line (column-reverse: scrollTop 0 = bottom).
+    assert widget.locator(".imagebuild-log").evaluate("e => Math.abs(e.scrollTop)") < 2
+    assert button(widget, "Cancel").is_disabled()
+
+    button(widget, "Full log").click()
+    page.wait_for_function(
+        "() => (document.querySelector('.imagebuild-pagehead')?.textContent ?? '')"
+        ".includes('of 5002')")
+    assert "line 4999" in widget.locator(".imagebuild-page").inner_text()
+
+    button(widget, "Check").click()
+    widget.locator(".imagebuild-badge[data-status='exists']").wait_for()
+    assert "sha256:" in badge.inner_text()
+
+
+def test_remote_builder_shows_why_it_is_unavailable(page: Any, lab: Lab) -> None:
+    open_and_run(page, lab, [SETUP])
+    widget = page.locator(".imagebuild-widget")
+    widget.wait_for()
+    assert widget.get_by_text("remote: not configured").is_visible()
+    button(widget, "remote").click()
+    widget.locator(".imagebuild-problem", has_text="remote builder unavailable").wait_for()
