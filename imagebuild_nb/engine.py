@@ -92,6 +92,13 @@ class ImageBuildEngine:
                 self._checker = ExistenceChecker(self.settings)
             return self._checker
 
+    def close(self) -> None:
+        """Release the existence checker's connections and thread (the engine stays usable)."""
+        with self._lock:
+            checker, self._checker = self._checker, None
+        if checker is not None and hasattr(checker, "close"):
+            checker.close()
+
     # -- existence ------------------------------------------------------------------------------
 
     @_either

@@ -6,8 +6,10 @@ still pushes and cleans up through the Engine API.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import warnings
 import socket
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -78,14 +80,20 @@ def engine_params(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 def connect(timeout: float = STREAM_TIMEOUT) -> CapturingAPIClient:
     """An Engine API client; raises BuilderUnavailableError (with the fix) when none answers."""
     params = engine_params()
-    where = params.get("base_url") or "the default socket"
+    where = str(params.get("base_url") or "unix:///var/run/docker.sock")
+    if where.startswith("unix://") and not os.path.exists(where[len("unix://"):]):
+        raise BuilderUnavailableError(
+            f"the Docker engine at {where} does not answer (no such socket)", hint=ENGINE_HINT)
     try:
-        client = CapturingAPIClient(timeout=timeout, version="auto", **params)
+        return CapturingAPIClient(timeout=timeout, version="auto", **params)
     except docker.errors.DockerException as error:
+        with warnings.catch_warnings():
+            # docker-py leaks the socket of a failed connection; not the user's problem
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
         raise BuilderUnavailableError(
             f"the Docker engine at {where} does not answer ({_short(error)})", hint=ENGINE_HINT
         ) from error
-    return client
 
 
 def ping(client: docker.APIClient) -> None:

@@ -18,7 +18,6 @@ build the service lost (``interrupted``) is reported as such, never as success.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 import threading
@@ -31,7 +30,8 @@ import httpx
 
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, ServiceError
-from imagebuild_nb.events import BuildEvent, BuildFailed, is_terminal
+from imagebuild_nb.events import BuildEvent, BuildStarted, is_terminal
+from imagebuild_nb.service.sse import parse_sse
 from imagebuild_nb.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -289,33 +289,6 @@ def check_outcome(record: dict[str, Any]) -> None:
     raise ServiceError(f"build {record.get('id')} has not ended (status {status!r})")
 
 
-def parse_sse(lines: Iterator[str]) -> Iterator[BuildEvent]:
-    """Build events from SSE lines; comments (keepalives) and ``retry:`` are skipped.
-
-    >>> list(parse_sse(iter([": keepalive", "", "id: 1", 'data: {"kind": "log", "text": "hi"}', ""])))[0].seq
-    1
-    """
-    data: list[str] = []
-    event_id: str | None = None
-    for line in lines:
-        if not line:
-            if data:
-                values = json.loads("\n".join(data))
-                if event_id is not None and event_id.isdigit():
-                    values["seq"] = int(event_id)
-                yield BuildEvent.from_dict(values)
-            data, event_id = [], None
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            elif name == "id":
-                event_id = value
-
-
 class _CancelWatcher:
     """Turns a set ``cancel`` event into one POST .../cancel (from its own thread)."""
 
@@ -400,7 +373,9 @@ class RemoteBuilder:
 
     def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:
         run = self.start(request)
-        yield from self.follow(run.id, cancel)
+        for event in self.follow(run.id, cancel):
+            if not isinstance(event, BuildStarted):  # the engine announces the build itself
+                yield event
 
     def follow(
         self, build_id: str, cancel: threading.Event | None = None, *, after: int = 0

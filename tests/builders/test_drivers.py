@@ -58,7 +58,8 @@ def _run(builder: Builder, request: BuildRequest,
 
 
 def test_build_streams_steps_and_logs_and_finishes_with_an_image(
-        driver: Builder, busybox_base: str, remove_images: list[str]) -> None:
+        driver: Builder, busybox_base: str, remove_images: list[str],
+        docker_client: docker.DockerClient) -> None:
     tag = f"imagebuild-test/ok:{uuid.uuid4().hex[:8]}"
     remove_images.append(tag)
     marker = uuid.uuid4().hex
@@ -68,7 +69,7 @@ def test_build_streams_steps_and_logs_and_finishes_with_an_image(
     assert marker in [e.text for e in events if isinstance(e, LogLine)]
     finished = events[-1]
     assert isinstance(finished, BuildFinished) and finished.image_id
-    image = docker.from_env().images.get(tag)
+    image = docker_client.images.get(tag)
     assert image.id == finished.image_id and image.labels["io.test"] == marker
 
 
@@ -138,14 +139,15 @@ def test_push_without_credentials_fails_with_the_reason(
     assert "auth" in failed.message.lower()
 
 
-def test_chatty_step_output(driver: Builder, busybox_base: str) -> None:
+def test_chatty_step_output(driver: Builder, busybox_base: str,
+                            docker_client: docker.DockerClient) -> None:
     """The Engine API delivers every line; BuildKit may clip, and then says so."""
     tag = f"imagebuild-test/chatty:{uuid.uuid4().hex[:8]}"
     events = _run(driver, _request(busybox_base, "RUN seq 1 100000\n", tag, no_cache=True))
     numbers = [e for e in events if isinstance(e, LogLine) and e.text.isdigit()]
     clipped = [e for e in events if isinstance(e, OutputClipped)]
     assert isinstance(events[-1], BuildFinished)
-    docker.from_env().images.remove(tag, force=True)
+    docker_client.images.remove(tag, force=True)
     if driver.driver == "docker-api":
         assert len(numbers) == 100000 and not clipped
     else:
