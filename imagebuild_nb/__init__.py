@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from imagebuild_nb.build import DryRun, ImageBuild
 from imagebuild_nb.checkers import ExistenceChecker, ExistenceResult
 from imagebuild_nb.errors import (
     BuildCancelledError,
@@ -16,6 +17,7 @@ from imagebuild_nb.errors import (
     ServiceError,
     SpecError,
 )
+from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.render import BuildContext
 from imagebuild_nb.spec.image import Image
 from imagebuild_nb.spec.reference import ImageReference
@@ -27,9 +29,12 @@ __all__ = [
     "BuildContext",
     "BuildFailedError",
     "BuilderUnavailableError",
+    "DryRun",
     "ExistenceChecker",
     "ExistenceResult",
     "Image",
+    "ImageBuild",
+    "ImageBuildEngine",
     "ImageBuildError",
     "ImageBuildWidget",
     "ImageReference",
