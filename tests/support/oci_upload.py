@@ -12,6 +12,11 @@ import httpx
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_TYPES = (OCI_MANIFEST, "application/vnd.oci.image.config.v1+json",
+             "application/vnd.oci.image.layer.v1.tar+gzip")
+DOCKER_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.container.image.v1+json",
+                "application/vnd.docker.image.rootfs.diff.tar.gzip")
 
 
 def _digest(data: bytes) -> str:
@@ -56,8 +61,11 @@ class Uploader:
         return _digest(body)
 
     def image(self, repository: str, reference: str, *, architecture: str = "amd64",
-              labels: dict[str, str] | None = None, variant: str | None = None) -> dict[str, object]:
-        """Upload a one-layer OCI image; returns its descriptor (digest, size, platform)."""
+              labels: dict[str, str] | None = None, variant: str | None = None,
+              docker_media_types: bool = False) -> dict[str, object]:
+        """Upload a one-layer OCI image (or Docker v2 schema 2 with ``docker_media_types``);
+        returns its descriptor (digest, size, platform)."""
+        types = DOCKER_TYPES if docker_media_types else OCI_TYPES
         layer = self.blob(repository, _layer(f"{architecture} {reference}".encode()))
         config_data = {"architecture": architecture, "os": "linux",
                        "config": {"Labels": labels or {}},
@@ -66,16 +74,16 @@ class Uploader:
             config_data["variant"] = variant
         config = self.blob(repository, json.dumps(config_data).encode())
         manifest = {
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}],
+            "schemaVersion": 2, "mediaType": types[0],
+            "config": {"mediaType": types[1], **config},
+            "layers": [{"mediaType": types[2], **layer}],
         }
         body = json.dumps(manifest).encode()
-        digest = self.manifest(repository, reference, OCI_MANIFEST, manifest)
+        digest = self.manifest(repository, reference, types[0], manifest)
         platform = {"os": "linux", "architecture": architecture}
         if variant:
             platform["variant"] = variant
-        return {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body), "platform": platform}
+        return {"mediaType": types[0], "digest": digest, "size": len(body), "platform": platform}
 
     def index(self, repository: str, tag: str, architectures: list[str], *,
               labels: dict[str, str] | None = None) -> str:
