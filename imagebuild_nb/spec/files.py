@@ -20,8 +20,8 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 from pathlib import Path
 
 from imagebuild_nb.errors import SpecError
@@ -29,6 +29,8 @@ from imagebuild_nb.spec.ignore import DEFAULT_JUNK, IgnoreRules
 
 RACY_WINDOW_NS = 2_000_000_000
 _CHUNK = 1 << 20
+_PARALLEL_MIN = 64
+_MAX_WORKERS = 4
 
 _CacheKey = tuple[str, int, int, int, int, int]
 _cache: dict[_CacheKey, str] = {}
@@ -75,9 +77,11 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    """One entry of a walked folder; ``path`` is relative and '/'-separated."""
+class TreeEntry(NamedTuple):
+    """One entry of a walked folder; ``path`` is relative and '/'-separated.
+
+    A NamedTuple rather than a dataclass: a walk creates tens of thousands of them.
+    """
 
     path: str
     kind: str  # "file" | "dir" | "symlink"
@@ -107,36 +111,73 @@ def folder_rules(root: Path, extra: IgnoreRules = IgnoreRules()) -> IgnoreRules:
 
 def walk_tree(root: Path, rules: IgnoreRules, *, argument: str = "src") -> list[TreeEntry]:
     """All non-ignored entries under ``root``, sorted by path, files with their digests."""
-    entries = list(_walk(str(root), "", rules, argument))
-    entries.sort(key=lambda entry: entry.path)
+    entries, pending = _walk(str(root), rules, argument)
+    entries.extend(_digest_all(pending))
+    entries.sort()
     return entries
 
 
-def _walk(top: str, prefix: str, rules: IgnoreRules, argument: str) -> Iterator[TreeEntry]:
+_Pending = tuple[str, str, os.stat_result]
+
+
+def _walk(top: str, rules: IgnoreRules,
+          argument: str) -> tuple[list[TreeEntry], list[_Pending]]:
     prune = not rules.has_negations
-    try:
-        scanned = list(os.scandir(top))
-    except OSError as error:
-        raise SpecError(f"{argument}: cannot read folder {top}: {error.strerror}",
-                        argument=argument) from error
-    for item in scanned:
-        rel = prefix + item.name
-        excluded = rules.excluded_direct(rel) if prune else rules.excluded(rel)
-        if item.is_dir(follow_symlinks=False):
-            if not excluded:
-                yield TreeEntry(rel, "dir", item.path)
-            if not excluded or not prune:
-                yield from _walk(item.path, rel + "/", rules, argument)
-            continue
-        if excluded:
-            continue
-        st = item.stat(follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode):
-            yield TreeEntry(rel, "symlink", item.path, linkname=_safe_link(item.path, rel, argument))
-        elif stat.S_ISREG(st.st_mode):
-            yield TreeEntry(rel, "file", item.path, size=st.st_size,
-                            executable=bool(st.st_mode & 0o111), digest=file_digest(item.path, st))
-        # sockets, fifos and devices cannot go into an image context: skipped.
+    excluded = rules.excluded_direct if prune else rules.excluded
+    entries: list[TreeEntry] = []
+    pending: list[_Pending] = []
+    stack = [(top, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            scanned = list(os.scandir(folder))
+        except OSError as error:
+            raise SpecError(f"{argument}: cannot read folder {folder}: {error.strerror}",
+                            argument=argument) from error
+        for item in scanned:
+            rel = prefix + item.name
+            skip = excluded(rel)
+            if item.is_dir(follow_symlinks=False):
+                if not skip:
+                    entries.append(TreeEntry(rel, "dir", item.path))
+                if not skip or not prune:
+                    stack.append((item.path, rel + "/"))
+                continue
+            if skip:
+                continue
+            st = item.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                pending.append((rel, item.path, st))
+            elif stat.S_ISLNK(st.st_mode):
+                entries.append(TreeEntry(rel, "symlink", item.path,
+                                         linkname=_safe_link(item.path, rel, argument)))
+            # sockets, fifos and devices cannot go into an image context: skipped.
+    return entries, pending
+
+
+def _digest_all(pending: list[_Pending]) -> list[TreeEntry]:
+    """Digests for walked files: cache hits inline, misses hashed on a few threads.
+
+    hashlib and file reads release the GIL, so threads overlap I/O and hashing.
+    """
+    digests: list[str | None] = [_cache.get(_key(path, st)) for _, path, st in pending]
+    misses = [i for i, digest in enumerate(digests) if digest is None]
+    if len(misses) > _PARALLEL_MIN:
+        workers = min(_MAX_WORKERS, (os.cpu_count() or 1) + 1)
+        slices = [misses[w::workers] for w in range(workers)]
+
+        def work(indexes: list[int]) -> None:
+            for i in indexes:
+                digests[i] = file_digest(pending[i][1], pending[i][2])
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(work, slices):
+                pass
+    else:
+        for i in misses:
+            digests[i] = file_digest(pending[i][1], pending[i][2])
+    return [TreeEntry(rel, "file", path, st.st_size, bool(st.st_mode & 0o111), digest)
+            for (rel, path, st), digest in zip(pending, digests)]
 
 
 def _safe_link(path: str, rel: str, argument: str) -> str:
@@ -151,8 +192,7 @@ def _safe_link(path: str, rel: str, argument: str) -> str:
 
 
 def tree_digest(entries: list[TreeEntry]) -> str:
-    """One digest for a walked tree: type-tagged entries, JSON per line (no concatenation games)."""
-    hasher = hashlib.sha256(b"imagebuild-nb/tree/v1\n")
-    for entry in entries:
-        hasher.update(json.dumps(entry.canonical, separators=(",", ":")).encode() + b"\n")
-    return hasher.hexdigest()
+    """One digest for a walked tree: a versioned JSON list of type-tagged entries."""
+    encoded = json.dumps(["imagebuild-nb/tree/v1", [entry.canonical for entry in entries]],
+                         separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
