@@ -151,9 +151,19 @@ class ImageBuildMagics(Magics):
     # -- resolution ------------------------------------------------------------------------------
 
     def _engine(self) -> Any:
+        """The kernel's default engine, re-configured when the settings changed.
+
+        Sharing the default means ``%config`` also applies to ``ImageBuildEngine.build(...)``
+        called from Python in the same kernel, and one checker (one HTTP client) serves all.
+        """
         from imagebuild_nb.engine import ImageBuildEngine
 
-        return ImageBuildEngine(self.settings())
+        settings = self.settings()
+        engine = ImageBuildEngine.default()
+        if engine.settings != settings:
+            engine.close()
+            engine = ImageBuildEngine.configure(settings)
+        return engine
 
     def _resolve_image(self, text: str) -> Any:
         from imagebuild_nb import Image, ImageReference

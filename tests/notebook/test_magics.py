@@ -1,0 +1,86 @@
+"""%imagebuild in an InteractiveShell: grammar, usage errors, help, settings through %config."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import start_ipython
+
+from imagebuild_nb.notebook.magics import ImageBuildMagics
+
+
+@pytest.fixture(scope="module")
+def shell():
+    ip = start_ipython()
+    ip.extension_manager.load_extension("imagebuild_nb")
+    yield ip
+
+
+def magics(shell) -> ImageBuildMagics:
+    return next(c for c in shell.configurables if isinstance(c, ImageBuildMagics))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("", "a command is needed"),
+        ("frobnicate img", "invalid choice: 'frobnicate'"),
+        ("exists", "required: IMAGE"),
+        ("build img --builder cloud", "invalid choice: 'cloud'"),
+        ("build img --unknown-flag", "unrecognized arguments: --unknown-flag"),
+        ("exists 'unterminated", "cannot parse the arguments"),
+        ("exists no_such_variable", "no variable named 'no_such_variable'"),
+        ("status 1234", "no build '1234'"),
+    ],
+)
+def test_bad_arguments_give_a_short_usage_error(shell, line, message):
+    with pytest.raises(UsageError, match=message):
+        shell.run_line_magic("imagebuild", line)
+
+
+def test_a_variable_that_is_not_an_image_is_named_in_the_error(shell):
+    shell.user_ns["not_an_image"] = 42
+    with pytest.raises(UsageError, match="'not_an_image' is a int, not an Image"):
+        shell.run_line_magic("imagebuild", "exists not_an_image")
+
+
+def test_building_a_plain_reference_asks_for_a_spec(shell):
+    with pytest.raises(UsageError, match="building needs an Image spec"):
+        shell.run_line_magic("imagebuild", "build localhost:5001/team/app:1")
+
+
+def test_cell_magic_needs_a_name_and_a_body(shell):
+    with pytest.raises(UsageError, match="required: --name"):
+        shell.run_cell_magic("imagebuild", "build", "FROM busybox\n")
+    with pytest.raises(UsageError, match="cell body is empty"):
+        shell.run_cell_magic("imagebuild", "build --name demo", "  \n")
+
+
+def test_help_documents_every_subcommand(shell):
+    doc = shell.find_line_magic("imagebuild").__doc__
+    for word in ("exists IMAGE", "build IMAGE", "--builder local|remote", "--dry-run", "--force",
+                 "--no-wait", "widget IMAGE", "status BUILD", "logs BUILD", "cancel BUILD",
+                 "%%imagebuild build --name NAME", "%%imagebuild exists", "%config ImageBuildMagics"):
+        assert word in doc
+
+
+def test_config_magic_sets_settings(shell, monkeypatch):
+    monkeypatch.setenv("IMAGEBUILD_NB_REGISTRY", "localhost:5001")
+    shell.run_line_magic("config", "ImageBuildMagics.network_mode = 'host'")
+    shell.run_line_magic("config", "ImageBuildMagics.extra_ca_files = ['/etc/ssl/certs/ca-certificates.crt']")
+    settings = magics(shell).settings()
+    assert settings.network_mode == "host"
+    assert settings.registry == "localhost:5001"  # from the environment
+    assert settings.extra_ca_files == ("/etc/ssl/certs/ca-certificates.crt",)
+
+
+def test_config_rejects_invalid_values(shell):
+    from traitlets import TraitError
+
+    with pytest.raises(TraitError):
+        magics(shell).unknown_existence_policy = "assume-exists"
+
+
+def test_reload_keeps_one_configurable(shell):
+    shell.run_line_magic("reload_ext", "imagebuild_nb")
+    assert sum(isinstance(c, ImageBuildMagics) for c in shell.configurables) == 1
