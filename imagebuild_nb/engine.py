@@ -1,15 +1,15 @@
 """``ImageBuildEngine``: identity -> existence -> builder -> events -> ``ImageBuild``.
 
-The seed's API, usable on the class (default settings) or on an instance (its own settings):
+The seed's API, usable on the class (default settings) or on an instance (its own settings)::
 
->>> from imagebuild_nb import Image, ImageBuildEngine                  # doctest: +SKIP
->>> img = Image.from_debian_base(name="analysis", registry="localhost:5001").with_pip_packages("six")
->>> ImageBuildEngine.image_exists(img)          # URI when it exists, None when missing
->>> build = ImageBuildEngine.build(img)          # builds and pushes only when needed
->>> build.status, build.digest
-('built', 'sha256:...')
->>> ImageBuildEngine.configure(network_mode="host", local_driver="docker-api")
->>> ImageBuildEngine(Settings(registry="localhost:5001")).build(img, wait=False).cancel()
+    from imagebuild_nb import Image, ImageBuildEngine
+    img = Image.from_debian_base(name="analysis", registry="localhost:5001").with_pip_packages("six")
+    ImageBuildEngine.image_exists(img)        # URI when it exists, None when missing
+    build = ImageBuildEngine.build(img)        # builds and pushes only when needed
+    build.status, build.digest                 # ('built', 'sha256:...') or ('exists', ...)
+    ImageBuildEngine.configure(network_mode="host", local_driver="docker-api")
+    handle = ImageBuildEngine(Settings(registry="localhost:5001")).build(img, wait=False)
+    handle.cancel()
 
 Rules (see DESIGN.md, "Behaviour contract"): a ``latest`` tag is always built; otherwise an
 existing image comes back without any build call; ``force`` skips the check and builds without
