@@ -174,7 +174,8 @@ def reduce(state: ViewState, message: Message) -> ViewState:
 def _event(state: ViewState, event: BuildEvent) -> ViewState:
     replace = dataclasses.replace
     if isinstance(event, BuildStarted):
-        return replace(state, status="building", detail=event.reason or state.detail)
+        reason = f"build reason: {event.reason}" if event.reason else state.detail
+        return replace(state, status="building", detail=reason)
     if isinstance(event, StepStarted):
         return replace(state, step=event.number, total=event.total or state.total,
                        instruction=event.instruction, push="")

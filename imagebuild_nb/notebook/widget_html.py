@@ -128,7 +128,9 @@ def log_box(lines: Sequence[str], *, lines_total: int, max_bytes: int = 32_000,
             '<div class="imagebuild-log" style="max-height: 18em; overflow-y: auto; display: '
             "flex; flex-direction: column-reverse; border: 1px solid #d1d5db; "
             'border-radius: 3px; background: var(--jp-layout-color1, #fff)">'
-            f'<pre style="margin: 0; padding: 4px; white-space: pre-wrap; {_MONO}">{body}</pre>'
+            # flex: none, or the flex item shrinks to the box and column-reverse cannot anchor
+            f'<pre style="flex: none; margin: 0; padding: 4px; white-space: pre-wrap; {_MONO}">'
+            f"{body}</pre>"
             "</div>")
 
 
