@@ -88,6 +88,8 @@ def cell_parser() -> argparse.ArgumentParser:
 
 
 def parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
+    # IPython hands the magic its line with a trailing ';' (which only hides the result).
+    line = line.rstrip().rstrip(";")
     try:
         words = shlex.split(line)
     except ValueError as error:

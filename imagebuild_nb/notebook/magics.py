@@ -109,7 +109,9 @@ class ImageBuildMagics(Magics):
         build = engine.build(image, builder=args.builder, dry_run=args.dry_run,
                              force=args.force, wait=False)
         self.builds[build.id] = build
-        if args.dry_run or args.no_wait or build.done:
+        if args.dry_run and build.dry_run is not None:
+            return build.dry_run
+        if args.no_wait or build.done:
             return build
         return self._follow(build)
 
