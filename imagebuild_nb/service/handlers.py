@@ -18,6 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import iostream, web
 
+from imagebuild_nb.service import sse
 from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError
 from imagebuild_nb.service.existence import check_existence
 from imagebuild_nb.service.manager import BuildManager, MissingContextError, UnknownBuildError
@@ -28,7 +29,7 @@ from imagebuild_nb.service.uploads import ContextUpload
 log = logging.getLogger(__name__)
 
 AUTH_RESOURCE = "imagebuild"
-BUILD_ID = r"(?P<build_id>[0-9a-f]{16})"
+BUILD_ID = r"(?P<build_id>[^/]+)"
 
 
 class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
@@ -41,6 +42,29 @@ class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
     @property
     def service_config(self) -> dict[str, Any]:
         return self.settings["imagebuild_config"]  # type: ignore[no-any-return]
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        self._require_user()
+
+    def check_xsrf_cookie(self) -> None:
+        # An API client without credentials is unauthenticated (401), not an XSRF suspect (403);
+        # before prepare() has authenticated (tornado's early call) the base class defers.
+        if hasattr(self, "_jupyter_current_user"):
+            self._require_user()
+        super().check_xsrf_cookie()
+
+    def _require_user(self) -> None:
+        if not getattr(self, "_jupyter_current_user", None):
+            self.set_header("WWW-Authenticate", 'token realm="imagebuild"')
+            raise web.HTTPError(401, "authentication required: send 'Authorization: token <token>'")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self.request.method == "HEAD":
+            # A HEAD answer has no body; writing the JSON error makes tornado drop the connection.
+            self.finish()
+            return
+        super().write_error(status_code, **kwargs)
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -78,28 +102,38 @@ class ContextHandler(ServiceHandler):
     _refused: Exception | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
+        # Refusals are answered from head()/put(), after the body is drained (discarded, never
+        # stored): tornado closes a streaming connection refused in prepare(), and a reply sent
+        # while the client is still uploading reaches it as a connection reset.
+        limit = int(self.service_config["max_upload_bytes"])
+        self.request.connection.set_max_body_size(2 * limit)
+        try:
+            await super().prepare()
+        except web.HTTPError as error:
+            self._refused = error
+            return
         if self.request.method != "PUT":
             return
-        # Authenticate before a single body byte is stored (put() runs after the body).
-        if not self.current_user:
-            raise web.HTTPError(403, "authentication required")
         allowed = await ensure_async(
             self.authorizer.is_authorized(self, self.current_user, "write", AUTH_RESOURCE)
         )
-        if not allowed:
-            raise web.HTTPError(403, "not authorized to upload build contexts")
         digest = self.path_kwargs["digest"]
-        if not DIGEST_RE.match(digest):
-            raise web.HTTPError(400, "the context digest must be 'sha256:' + 64 hex digits")
-        limit = int(self.service_config["max_upload_bytes"])
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = self.request.headers.get("Content-Length", "")
+        if not allowed:
+            self._refused = web.HTTPError(403, "not authorized to upload build contexts")
+        elif not DIGEST_RE.match(digest):
+            self._refused = web.HTTPError(400, "the digest must be 'sha256:' + 64 hex digits")
+        elif declared.isdigit() and int(declared) > 2 * limit:
             raise web.HTTPError(413, f"the context upload is larger than {limit} bytes")
-        # Past 2x the limit tornado cuts the connection; below it put() answers a clean 413.
-        self.request.connection.set_max_body_size(2 * limit)
-        store = self.manager.store
-        self._upload = ContextUpload(store.context_path(digest).parent, digest, max_bytes=limit)
+        else:
+            store = self.manager.store
+            self._upload = ContextUpload(store.context_path(digest).parent, digest, max_bytes=limit)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self.request.method == "PUT":
+            # Refused before the body was read: tornado drops the connection, so say so.
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
 
     def data_received(self, chunk: bytes) -> None:
         if self._upload is None or self._refused is not None:
@@ -118,20 +152,31 @@ class ContextHandler(ServiceHandler):
         self.on_finish()
         super().on_connection_close()
 
+    async def head(self, digest: str) -> None:
+        if isinstance(self._refused, web.HTTPError):
+            raise self._refused
+        await self._exists(digest)
+
     @web.authenticated
     @authorized
-    async def head(self, digest: str) -> None:
+    async def _exists(self, digest: str) -> None:
         if not DIGEST_RE.match(digest) or not self.manager.store.context_path(digest).exists():
             raise web.HTTPError(404)
         self.set_status(200)
         self.finish()
 
-    @web.authenticated
-    @authorized
     async def put(self, digest: str) -> None:
-        assert self._upload is not None
+        # prepare() authenticated and authorized before any byte was stored; see there.
+        if isinstance(self._refused, web.HTTPError):
+            raise self._refused
         if isinstance(self._refused, ArchiveTooLargeError):
             raise web.HTTPError(413, str(self._refused))
+        await self._store(digest)
+
+    @web.authenticated
+    @authorized
+    async def _store(self, digest: str) -> None:
+        assert self._upload is not None
         destination = self.manager.store.context_path(digest)
         upload, self._upload = self._upload, None
         try:
@@ -212,13 +257,13 @@ class EventsHandler(ServiceHandler):
         self.set_header("X-Accel-Buffering", "no")
         keepalive = float(self.service_config["keepalive_interval"])
         try:
-            self.write("retry: 2000\n\n")
+            self.write(sse.RETRY)
             await self.flush()
             async for batch in self.manager.follow(build_id, after=after, keepalive=keepalive):
                 if batch is None:
-                    self.write(": keepalive\n\n")
+                    self.write(sse.KEEPALIVE)
                 else:
-                    self.write("".join(f"id: {seq}\ndata: {text}\n\n" for seq, text in batch))
+                    self.write("".join(sse.format_event(seq, text) for seq, text in batch))
                 await self.flush()
         except iostream.StreamClosedError:
             return

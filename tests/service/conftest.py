@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,40 +106,55 @@ class ServiceProcess:
         return RemoteBuildClient(self.url, self.token, **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
-    """Start services (``start_service(options=(...), env={...})``); all stop at test end."""
+@contextmanager
+def running_services(directory: Path) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def start(**kwargs: object) -> ServiceProcess:
-        root = tmp_path / f"service-{len(started)}"
+        root = directory / f"service-{len(started)}"
         root.mkdir()
         service = ServiceProcess(root, **kwargs)  # type: ignore[arg-type]
         started.append(service)
         return service.start()
 
-    yield start
-    for service in started:
-        service.stop()
+    try:
+        yield start
+    finally:
+        for service in started:
+            service.stop()
 
 
 @pytest.fixture
-def service_docker_config(tmp_path: Path) -> Path:
+def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start services (``start_service(options=(...), env={...})``); all stop at test end."""
+    with running_services(tmp_path) as start:
+        yield start
+
+
+def _service_docker_config(directory: Path) -> Path:
     """A Docker config with the Basic-auth registry's credentials, for the service only."""
     from tests.support.services import AUTH_PASSWORD, AUTH_REGISTRY, AUTH_USER
 
-    return write_docker_config(
-        tmp_path / "service-docker-config", {AUTH_REGISTRY: (AUTH_USER, AUTH_PASSWORD)}
-    )
+    return write_docker_config(directory, {AUTH_REGISTRY: (AUTH_USER, AUTH_PASSWORD)})
+
+
+def _default_options(directory: Path) -> dict[str, object]:
+    config = _service_docker_config(directory / "service-docker-config")
+    return {"env": {"DOCKER_CONFIG": str(config)}, "options": (DOCKER_API_RUNNER,)}
 
 
 @pytest.fixture
-def service(
-    start_service: Callable[..., ServiceProcess], service_docker_config: Path
-) -> ServiceProcess:
-    return start_service(
-        env={"DOCKER_CONFIG": str(service_docker_config)}, options=(DOCKER_API_RUNNER,)
-    )
+def service(start_service: Callable[..., ServiceProcess], tmp_path: Path) -> ServiceProcess:
+    """A service of this test's own (tests that stop, kill or restart it)."""
+    return start_service(**_default_options(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def shared_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """One service for a whole test module (starting one takes seconds on a loaded machine)."""
+    directory = tmp_path_factory.mktemp("shared-service")
+    with running_services(directory) as start:
+        yield start(**_default_options(directory))
 
 
 def busybox_request(

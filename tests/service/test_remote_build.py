@@ -14,6 +14,11 @@ from imagebuild_nb.events import BuildCancelled, BuildFinished, LogLine, StepSta
 from tests.service.conftest import SLOW_RUN, ServiceProcess, busybox_request
 from tests.support.services import Registry
 
+@pytest.fixture
+def service(shared_service: ServiceProcess) -> ServiceProcess:
+    return shared_service
+
+
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 
 
