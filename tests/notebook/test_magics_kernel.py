@@ -99,9 +99,9 @@ def test_failing_build_shows_step_and_log_tail_without_a_traceback(run_notebook,
     assert "Failing step: " in text
 
 
-def _sleeping_build_container(client: docker.DockerClient) -> bool:
+def _sleeping_build_container(client: docker.DockerClient, marker: str) -> bool:
     for container in client.containers.list():
-        if "sleep 120" in " ".join(container.attrs["Config"].get("Cmd") or []):
+        if marker in " ".join(container.attrs["Config"].get("Cmd") or []):
             return True
     return False
 
@@ -114,7 +114,7 @@ def test_kernel_interrupt_cancels_the_build_and_leaves_no_container(
     notebook.cells = [
         nbformat.v4.new_code_cell(SETUP.format(driver="docker-api")),
         nbformat.v4.new_code_cell(
-            f"img = Image.from_base({busybox_base!r}, name={unique_name!r}).with_commands(['sleep 120'])"),
+            f"img = Image.from_base({busybox_base!r}, name={unique_name!r}).with_commands(['sleep 120 && echo {unique_name}'])"),
         nbformat.v4.new_code_cell("%imagebuild build img"),
     ]
     client = NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
@@ -123,7 +123,7 @@ def test_kernel_interrupt_cancels_the_build_and_leaves_no_container(
 
     def interrupt_once_sleeping() -> None:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _sleeping_build_container(docker_client):
+        while time.monotonic() < deadline and not _sleeping_build_container(docker_client, unique_name):
             time.sleep(0.2)
         # What the frontend's interrupt does for a local kernel: SIGINT to its process.
         os.kill(client.km.provisioner.pid, signal.SIGINT)
