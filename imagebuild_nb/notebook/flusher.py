@@ -52,6 +52,11 @@ class Flusher:
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
 
+    def kick(self) -> None:
+        """Flush as soon as possible (a backlog is building up), then keep the usual pace."""
+        self.wake()
+        self._wakeup.set()
+
     def stop(self, *, final_flush: bool = True, timeout: float = 5.0) -> None:
         """Stop ticking (after one last flush by default); later wakes are ignored."""
         with self._lock:
@@ -66,6 +71,7 @@ class Flusher:
     def _run(self) -> None:
         while True:
             self._wakeup.wait(self.interval)
+            self._wakeup.clear()
             if self._stopped.is_set():
                 break
             with self._lock:

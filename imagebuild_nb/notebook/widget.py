@@ -79,10 +79,16 @@ class ImageBuildWidget(widgets.VBox):
     def __init__(self, image: Any, engine: EngineLike | None = None, *,
                  settings: Any = None, flush_interval: float | None = 0.25,
                  tail_lines: int = 120, log_max_bytes: int = 64 * 1024 * 1024,
-                 **kwargs: Any) -> None:
+                 queue_limit: int = 20_000, **kwargs: Any) -> None:
         self._image = image
         self._engine = engine
-        self._queue: queue.SimpleQueue[Message | _ShowPage] = queue.SimpleQueue()
+        # Bounded, so a producer faster than the flusher waits instead of filling memory
+        # (manual flushing: unbounded, the caller drains).
+        self._queue: queue.Queue[Message | _ShowPage] = queue.Queue(
+            maxsize=queue_limit if flush_interval else 0)
+        self._interval = flush_interval
+        self._last_render = 0.0
+        self._dropped = 0
         self._state = ViewState()
         self._log = LogBuffer(tail_lines=tail_lines)
         self._log_max_bytes = log_max_bytes
@@ -178,8 +184,12 @@ class ImageBuildWidget(widgets.VBox):
         with self._flush_lock:
             self._flush_thread = threading.get_ident()
             try:
-                self._drain()
-                self._render()
+                self._drain(limit=max(1, self._queue.qsize()))
+                now = time.monotonic()
+                settled = not self._state.busy and self._idle.is_set()
+                if self._interval is None or settled or now - self._last_render >= self._interval * 0.9:
+                    self._last_render = now
+                    self._render()
             except Exception as error:  # noqa: BLE001 - a bug must show up, not kill the widget
                 self._state = reduce(self._state, Problem(f"widget error: {readable(error)}"))
                 with contextlib.suppress(Exception):
@@ -303,9 +313,15 @@ class ImageBuildWidget(widgets.VBox):
         return self._engine
 
     def _post(self, message: Message | _ShowPage) -> None:
-        self._queue.put(message)
+        try:
+            self._queue.put(message, timeout=10)
+        except queue.Full:  # the flusher is gone or stuck: drop rather than hang the build
+            self._dropped += 1
         if self._flusher is not None:
-            self._flusher.wake()
+            if self._queue.maxsize and self._queue.qsize() >= self._queue.maxsize // 2:
+                self._flusher.kick()  # drain now, render at the next tick
+            else:
+                self._flusher.wake()
 
     def _spawn(self, target: Callable[[], None]) -> None:
         threading.Thread(target=target, name="imagebuild-widget-job", daemon=True).start()
@@ -337,8 +353,8 @@ class ImageBuildWidget(widgets.VBox):
                 self._post(Problem(readable(error)))
         return run
 
-    def _drain(self) -> None:
-        while True:
+    def _drain(self, limit: int) -> None:
+        for _ in range(limit):
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
@@ -367,7 +383,9 @@ class ImageBuildWidget(widgets.VBox):
     def _render(self) -> None:
         state = self._state
         store = self._log.store
-        note = f"{store.dropped} lines past the size cap dropped" if store and store.dropped else ""
+        notes = [f"{store.dropped} lines past the size cap dropped" if store and store.dropped else "",
+                 f"{self._dropped} events dropped (view overloaded)" if self._dropped else ""]
+        note = " · ".join(n for n in notes if n)
         value = widget_html.panel(state, uri=self.uri, now=time.time(),
                                   log_lines=self._log.tail(), lines_total=self._log.lines_total,
                                   log_note=note)

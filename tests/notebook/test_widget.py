@@ -435,3 +435,20 @@ def test_full_log_pager_opens_on_the_last_page(make_widget: Any) -> None:
     widget.flush()
     assert pager.layout.display == "none"
     assert widget.log_path and widget.full_log().count("\n") == 1200
+
+
+def test_a_fast_producer_waits_for_the_flusher_instead_of_filling_memory(make_widget: Any,
+                                                                          sent: list[Any]) -> None:
+    engine = ManualEngine()
+    widget = make_widget(engine, flush_interval=0.05, queue_limit=1000)
+    widget.build_button.click()
+    assert engine.handle.subscribed.wait(5)
+    peak = 0
+    for n in range(50_000):  # as fast as this thread can go: the bounded queue pushes back
+        engine.handle.emit(LogLine(text=f"line {n}"))
+        if n % 500 == 0:
+            peak = max(peak, widget._queue.qsize())
+    engine.handle.emit(BuildFinished(uri=URI, digest=DIGEST))
+    assert widget.wait_idle(10)
+    assert peak <= 1000 and widget._dropped == 0
+    assert widget._log.lines_total == 50_000 and "line 49999" in widget.panel.value
