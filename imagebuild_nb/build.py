@@ -58,6 +58,18 @@ class DryRun:
                 f"Would run: {self.command}\n--- Dockerfile ---\n{self.dockerfile}"
                 f"--- context ({len(self.context_files)} files) ---\n{files}")
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        files = html.escape("\n".join(self.context_files)) or "(empty)"
+        return (f"<div><b>Dry run</b> of <code>{html.escape(self.uri)}</code> with "
+                f"{html.escape(self.builder)}/{html.escape(self.driver)}"
+                f"<p>Would run: <code>{html.escape(self.command)}</code></p>"
+                f"<pre>{html.escape(self.dockerfile)}</pre>"
+                f"<details><summary>{len(self.context_files)} context files</summary>"
+                f"<pre>{files}</pre></details></div>")
+
 
 @dataclass(frozen=True)
 class RemoteRun:

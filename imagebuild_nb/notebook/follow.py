@@ -51,7 +51,7 @@ class FollowPrinter:
             self._add(f"[{event.number}{total}] {event.instruction}")
             self._progress()
         elif isinstance(event, CacheHit):
-            self._add(f"    (cached) {event.instruction}".rstrip())
+            self._add("    (cached)")
         elif isinstance(event, OutputClipped):
             self._add(f"    [builder clipped output: {event.message}]")
         elif isinstance(event, PushProgress):

@@ -51,5 +51,5 @@ def test_steps_and_progress_line():
                     CacheHit(step=3, instruction="COPY . /app"),
                     BuildFinished(uri="x", digest="sha256:abc")])
     assert "[2/5] RUN make" in out.getvalue()
-    assert "(cached) COPY . /app" in out.getvalue()
+    assert "[2/5] RUN make\n    (cached)\n" in out.getvalue()
     assert progress[0].startswith("step 2/5") and progress[-1].startswith("done")
