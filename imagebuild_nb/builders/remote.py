@@ -335,12 +335,14 @@ class RemoteBuilder:
     """The ``Builder`` for ``builder="remote"``: builds on the service, events streamed back.
 
     >>> builder = RemoteBuilder(Settings(remote_url="http://127.0.0.1:8890", remote_token="t"))
-    >>> builder.name, builder.driver
-    ('remote', 'service')
+    >>> builder.name
+    'remote'
     """
 
     name = "remote"
-    driver = "service"
+    # The service's driver, learnt from its health answer; until then the plain Dockerfile
+    # form, which every driver builds.
+    driver = "docker-api"
 
     def __init__(
         self, settings: Settings | None = None, *, client: RemoteBuildClient | None = None
@@ -356,7 +358,7 @@ class RemoteBuilder:
         return self._client
 
     def ensure_available(self) -> None:
-        self.client.health()
+        self.driver = str(self.client.health().get("driver") or self.driver)
 
     def describe(self, request: BuildRequest) -> str:
         files = len(request.context.file_list())

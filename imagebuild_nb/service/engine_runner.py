@@ -3,8 +3,8 @@
 The uploaded, extracted context becomes a ``DirectoryContext`` and the job a ``BuildRequest``;
 the local builder's events pass through unchanged (the service renumbers them).
 
->>> EngineRunner(network_mode="host").name
-'local'
+>>> EngineRunner(network_mode="host").network_mode
+'host'
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from imagebuild_nb.spec.reference import ImageReference
 
 
 def _default_builder() -> Builder:
-    from imagebuild_nb.builders.docker_api import DockerApiBuilder
+    from imagebuild_nb.builders.select import local_builder
+    from imagebuild_nb.settings import Settings
 
-    return DockerApiBuilder()
+    # The service host's own choice: BuildKit CLI when usable, else the Engine API.
+    return local_builder(Settings.from_env())
 
 
 class EngineRunner:
@@ -35,6 +37,10 @@ class EngineRunner:
         self._builder_factory = builder_factory
         self._builder: Builder | None = None
         self.name = "local"
+
+    @property
+    def driver(self) -> str:
+        return self.builder.driver
 
     @property
     def builder(self) -> Builder:

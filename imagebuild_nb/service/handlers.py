@@ -91,7 +91,9 @@ class HealthHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"status": "ok", "runner": self.manager.runner.name, **self.manager.stats()})
+        runner = self.manager.runner
+        driver = await asyncio.to_thread(lambda: runner.driver)  # may probe the docker CLI
+        self.reply({"status": "ok", "runner": runner.name, "driver": driver, **self.manager.stats()})
 
 
 @web.stream_request_body

@@ -59,6 +59,7 @@ class BuildRunner(Protocol):
     """Runs one build; see the module docstring for the contract."""
 
     name: str
+    driver: str  # "docker-api" | "buildkit": which Dockerfile form the client should send
 
     def run(self, job: BuildJob, cancelled: threading.Event) -> Iterator[BuildEvent]: ...
 
@@ -67,6 +68,7 @@ class DockerApiRunner:
     """Build with the Engine API (docker-py), then push when the URI names a registry."""
 
     name = "docker-api"
+    driver = "docker-api"
 
     def __init__(self, *, network_mode: str | None = None, timeout: int = 3600) -> None:
         self.network_mode = network_mode
