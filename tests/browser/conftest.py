@@ -148,21 +148,32 @@ def open_and_run(page: object, lab: Lab, cells: list[str], *, run: int | None = 
     """Open a fresh notebook holding ``cells`` and run the first ``run`` cells (default all)."""
     name = lab.write_notebook(cells)
     page.goto(lab.notebook_url(name))  # type: ignore[attr-defined]
-    first = page.locator(".jp-Notebook .jp-Cell").first  # type: ignore[attr-defined]
-    first.locator(".jp-InputArea-editor").click()
-    # The kernel must be up before Shift+Enter, or the first execution can be dropped.
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(  # type: ignore[attr-defined]
-        state="attached", timeout=60_000)
-    for _ in range(len(cells) if run is None else run):
-        page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
+    # With kernels of earlier notebooks running, JupyterLab may ask which kernel to use.
+    accept = page.locator(".jp-Dialog .jp-mod-accept")  # type: ignore[attr-defined]
+    cell = page.locator(".jp-Notebook .jp-Cell").first  # type: ignore[attr-defined]
+    accept.or_(cell).first.wait_for(timeout=60_000)
+    if accept.count():
+        accept.first.click()
+    for index in range(len(cells) if run is None else run):
+        run_cell(page, index)
     return name
 
 
-def run_cell(page: object, index: int) -> None:
-    """Run cell ``index`` (0-based) of the open notebook."""
+def run_cell(page: object, index: int, *, attempts: int = 20) -> None:
+    """Run cell ``index`` (0-based); retried while the kernel is not ready to take it."""
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)  # type: ignore[attr-defined]
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
+    prompt = cell.locator(".jp-InputPrompt")
+    for _ in range(attempts):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
+        try:
+            page.wait_for_function(  # type: ignore[attr-defined]
+                "e => !/\\[\\s*\\]/.test(e.textContent)", arg=prompt.element_handle(),
+                timeout=3000)
+            return
+        except Exception:  # noqa: BLE001 - "[ ]:" still: the kernel dropped it; try again
+            continue
+    raise AssertionError(f"cell {index} never started running")
 
 
 def button(widget: object, label: str) -> object:
