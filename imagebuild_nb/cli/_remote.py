@@ -19,6 +19,7 @@ from imagebuild_nb.events import BuildEvent, is_terminal
 LOCAL_IDS = ("local builds (--builder local) do not outlive the `imagebuild build` process "
              "that ran them, so only remote builds (--builder remote) can be looked up by id")
 _GOOD = {"queued", "running", "succeeded"}
+_SETTLE_WAIT = 5.0
 
 
 def status(args: Any, out: Output) -> int:
@@ -47,9 +48,14 @@ def logs(args: Any, out: Output) -> int:
             return ExitCode.INTERRUPTED
         progress.close()
         if args.follow:
-            record = _record(client, args.build_id)
+            record = _settled(client, args.build_id)
     out.emit({"build": record, "events": [e.to_dict() for e in seen]})
-    return _code(record) if args.follow else ExitCode.OK
+    if not args.follow:
+        return ExitCode.OK
+    last = seen[-1] if seen else None
+    if last is not None and is_terminal(last):  # the stream's end is the truth, not a stale record
+        return ExitCode.OK if last.kind == "finished" else ExitCode.FAILED
+    return _code(record)
 
 
 def cancel(args: Any, out: Output) -> int:
@@ -79,6 +85,16 @@ def _record(client: RemoteBuildClient, build_id: str) -> dict[str, Any]:
             raise
         raise ServiceError(f"the build service at {client.url} has no build {build_id!r}",
                            status_code=404, hint=LOCAL_IDS) from None
+
+
+def _settled(client: RemoteBuildClient, build_id: str) -> dict[str, Any]:
+    """The record once the service has stored the outcome its stream already announced."""
+    deadline = time.monotonic() + _SETTLE_WAIT
+    record = _record(client, build_id)
+    while record.get("status") in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        record = _record(client, build_id)
+    return record
 
 
 def _events(client: RemoteBuildClient, record: dict[str, Any], *, follow: bool) -> Any:
