@@ -7,6 +7,7 @@ build service for status/logs/cancel.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -25,6 +26,10 @@ from typing import Any
 import docker
 import httpx
 import pytest
+
+from imagebuild_nb.cli import main
+from imagebuild_nb.cli._progress import TerminalProgress
+from imagebuild_nb.events import BuildFinished, LogLine, StepStarted
 
 from tests.service.conftest import ServiceProcess, start_service  # noqa: F401 -- fixture
 from tests.support.services import Registry, free_port
@@ -92,7 +97,8 @@ USAGE_ERRORS = [
     ("frobnicate",),
     ("build",),
     ("check", "no-such-module.py:image"),
-    ("check", "images.py:nothing"),
+    ("check", "images.py:nothing_here"),
+    ("check", "broken.py:image"),
     ("build", "images.py:envs"),
     ("build", "images.py:image", "--no-wait"),
     ("build", "images.py:image", "--tag", "Not A Tag"),
@@ -101,14 +107,38 @@ USAGE_ERRORS = [
 ]
 
 
-def test_usage_errors_exit_2_with_a_json_error(tmp_path: Path) -> None:
-    _module(tmp_path, "localhost:5001/library/busybox:latest", "localhost:5001", "test/usage",
-            "true")
-    results = imagebuild_all(*(("--json", *args) for args in USAGE_ERRORS), cwd=tmp_path)
-    for args, result in zip(USAGE_ERRORS, results):
-        assert result.code == 2, (args, result.stderr)
-        assert result.json()["exit_code"] == 2 and result.json()["error"]["message"], args
-        assert "imagebuild: error:" in result.stderr, args
+def test_usage_errors_exit_2_with_a_json_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    spec = _module(tmp_path, "localhost:5001/library/busybox:latest", "localhost:5001",
+                   "test/usage", "true")
+    (tmp_path / "broken.py").write_text("import no_such_module_for_imagebuild\n")
+    # A few through the console script; the rest in-process (the same main(), no start-up cost).
+    for args, result in zip(USAGE_ERRORS, imagebuild_all(*(("--json", *args)
+                                                           for args in USAGE_ERRORS[:3]))):
+        assert result.code == 2 and result.json()["exit_code"] == 2, (args, result.stderr)
+    monkeypatch.chdir(tmp_path)
+    for args in USAGE_ERRORS[3:]:
+        assert main(["--json", *args]) == 2, args
+        out, err = capsys.readouterr()
+        assert json.loads(out)["error"]["message"] and "imagebuild: error:" in err, args
+        assert "Traceback" not in err
+        if "broken.py" in args[1]:
+            assert "raised ModuleNotFoundError" in err and "python " in err
+
+
+def test_progress_on_a_tty_redraws_a_status_line_and_plain_output_has_no_ansi() -> None:
+    events = [StepStarted(number=1, total=2, instruction="RUN make"), LogLine(text="compiling"),
+              BuildFinished(uri="r/x:1", pushed=True)]
+    for tty in (True, False):
+        stream = io.StringIO()
+        progress = TerminalProgress(stream, tty=tty)
+        for event in events:
+            progress.feed(event)
+        progress.close()
+        text = stream.getvalue()
+        assert "[1/2] RUN make" in text and "  compiling\n" in text
+        assert ("\x1b[" in text and "step 1/2" in text) if tty else ("\x1b[" not in text
+                                                                    and "\r" not in text)
 
 
 def test_check_unknown_when_the_registry_does_not_answer(tmp_path: Path) -> None:

@@ -202,9 +202,11 @@ class _Formatter(logging.Formatter):
 
 
 def _configure_logging(verbosity: int) -> None:
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h.formatter, _Formatter)]:
+        root.removeHandler(old)  # main() called again in one process (tests)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(verbose=verbosity > 0))
-    root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
 
