@@ -57,7 +57,8 @@ class TerminalProgress:
         line = self._line_for(event)
         if line is not None:
             self._write(line)
-        self.tick(force=line is not None)
+        # Redraw at once on a new step; for log lines at most every _REDRAW_EVERY (long logs).
+        self.tick(force=isinstance(event, (StepStarted, BuildStarted)))
 
     def tick(self, *, force: bool = False) -> None:
         """Redraw the status line (tty only); called on idle ticks so the clock moves."""
@@ -65,7 +66,8 @@ class TerminalProgress:
             return
         self._last_draw = time.monotonic()
         elapsed = time.monotonic() - self._started
-        text = f"{self._step} · {elapsed:.1f}s · {self._instruction}"
+        text = " · ".join(part for part in (self._step, f"{elapsed:.1f}s", self._instruction)
+                          if part)
         self.out.write(f"{_CLEAR_LINE}{_DIM}{text[:_width() - 1]}{_RESET}")
         self.out.flush()
         self._status_shown = True
@@ -126,8 +128,7 @@ class TerminalProgress:
         prefix = _CLEAR_LINE if self._status_shown else ""
         self._status_shown = False
         self.out.write(f"{prefix}{line}\n")
-        if not self.tty:
-            self.out.flush()
+        self.out.flush()
 
     def _bold(self, text: str) -> str:
         return f"{_BOLD}{text}{_RESET}" if self.tty else text
