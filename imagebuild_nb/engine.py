@@ -80,7 +80,9 @@ class ImageBuildEngine:
         base = settings if settings is not None else cls.default().settings
         engine = cls(base.replace(**changes) if changes else base)
         with cls._default_lock:
-            cls._default = engine
+            previous, cls._default = cls._default, engine
+        if previous is not None:
+            previous.close()  # its checker's connections and loop thread; it stays usable
         return engine
 
     @property

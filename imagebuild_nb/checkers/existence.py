@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from types import TracebackType
@@ -67,6 +68,9 @@ class ExistenceChecker:
         factory = docker_client_factory or partial(docker.from_env,
                                                    timeout=max(1, int(self.settings.registry_timeout)))
         self._local = LocalEngineChecker(factory)
+        # A checker dropped without close() (engines are cheap to make in a notebook) still
+        # closes its connections when collected, instead of leaking sockets until exit.
+        weakref.finalize(self, _release, self._background, self.__dict__)
 
     # -- sync API -----------------------------------------------------------------------------
 
@@ -119,14 +123,7 @@ class ExistenceChecker:
 
     def close(self) -> None:
         """Release connections and the background thread. The checker can be used again after."""
-        registry, self._registry = self._registry, None
-        if registry is not None:
-            try:
-                self._background.run(registry.client.aclose(), timeout=_GRACE)
-            except Exception:  # closing must not fail the caller
-                log.debug("closing the registry client failed", exc_info=True)
-        self._local.close()
-        self._background.stop()
+        _release(self._background, self.__dict__)
 
     def __enter__(self) -> ExistenceChecker:
         return self
@@ -202,3 +199,18 @@ class ExistenceChecker:
 
 def _parse(ref: RefLike) -> ImageReference:
     return ref if isinstance(ref, ImageReference) else ImageReference.parse(ref, argument="ref")
+
+
+def _release(background: BackgroundLoop, state: dict[str, object]) -> None:
+    """Close the registry client and the engine client, then stop the loop (idempotent)."""
+    registry = state.get("_registry")
+    state["_registry"] = None
+    if isinstance(registry, RegistryChecker) and not background.in_loop_thread():
+        try:
+            background.run(registry.client.aclose(), timeout=_GRACE)
+        except Exception:  # closing must not fail the caller
+            log.debug("closing the registry client failed", exc_info=True)
+    local = state.get("_local")
+    if isinstance(local, LocalEngineChecker):
+        local.close()
+    background.stop()

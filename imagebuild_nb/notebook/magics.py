@@ -163,7 +163,6 @@ class ImageBuildMagics(Magics):
         settings = self.settings()
         engine = ImageBuildEngine.default()
         if engine.settings != settings:
-            engine.close()
             engine = ImageBuildEngine.configure(settings)
         return engine
 
