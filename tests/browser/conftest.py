@@ -136,7 +136,7 @@ _FAILED = pytest.StashKey[bool]()
 def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)  # a loaded 2-core CI machine renders slowly
     yield page
     if request.node.stash.get(_FAILED, False):  # keep what the page showed, for debugging
         ARTIFACTS.mkdir(exist_ok=True)
