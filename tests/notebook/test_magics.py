@@ -84,3 +84,16 @@ def test_config_rejects_invalid_values(shell):
 def test_reload_keeps_one_configurable(shell):
     shell.run_line_magic("reload_ext", "imagebuild_nb")
     assert sum(isinstance(c, ImageBuildMagics) for c in shell.configurables) == 1
+
+
+def test_widget_subcommand_opens_the_widget_for_an_image(shell):
+    from imagebuild_nb import Image, ImageBuildWidget
+
+    shell.user_ns["img"] = Image.from_base("localhost:5001/library/busybox:latest",
+                                           name="demo").with_commands(["true"])
+    widget = shell.run_line_magic("imagebuild", "widget img")
+    try:
+        assert isinstance(widget, ImageBuildWidget)
+        assert widget.uri == shell.user_ns["img"].uri
+    finally:
+        widget.close()
