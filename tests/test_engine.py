@@ -209,6 +209,20 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     engine.close()
 
 
+@pytest.fixture
+def make_engine(ca_bundle: Path) -> Iterator[Any]:
+    """Engines for one test, closed afterwards (their checkers hold registry connections)."""
+    engines: list[ImageBuildEngine] = []
+
+    def make(driver: str) -> ImageBuildEngine:
+        engines.append(ImageBuildEngine(_settings(driver, ca_bundle, "localhost:5001")))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
 def _run(uri: str, command: str) -> str:
     return subprocess.run(["docker", "run", "--rm", uri, "sh", "-c", command], check=True,
                           capture_output=True, text=True, timeout=120).stdout
@@ -290,9 +304,10 @@ def _containers_with(marker: str) -> list[str]:
 @pytest.mark.engine
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_cancel_without_waiting_leaves_no_containers(
-        driver: str, busybox_base: str, ca_bundle: Path, docker_client: docker.DockerClient) -> None:
+        driver: str, busybox_base: str, make_engine: Any, docker_client: docker.DockerClient
+) -> None:
     marker = uuid.uuid4().hex
-    engine = ImageBuildEngine(_settings(driver, ca_bundle, "localhost:5001"))
+    engine = make_engine(driver)
     image = Image.from_base(busybox_base, name=f"test/cancel-{marker[:8]}").with_commands(
         [f"echo started-{marker} && sleep 60"])
     build = engine.build(image, wait=False)
@@ -310,9 +325,9 @@ def test_cancel_without_waiting_leaves_no_containers(
 
 @pytest.mark.engine
 def test_keyboard_interrupt_while_waiting_cancels_and_cleans_up(
-        busybox_base: str, ca_bundle: Path) -> None:
+        busybox_base: str, make_engine: Any) -> None:
     marker = uuid.uuid4().hex
-    engine = ImageBuildEngine(_settings("docker-api", ca_bundle, "localhost:5001"))
+    engine = make_engine("docker-api")
     image = Image.from_base(busybox_base, name=f"test/interrupt-{marker[:8]}").with_commands(
         [f"echo started-{marker} && sleep 60"])
     build = engine.build(image, wait=False)
@@ -326,8 +341,8 @@ def test_keyboard_interrupt_while_waiting_cancels_and_cleans_up(
 @pytest.mark.engine
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_failing_run_raises_with_step_exit_code_and_tail(
-        driver: str, busybox_base: str, ca_bundle: Path) -> None:
-    engine = ImageBuildEngine(_settings(driver, ca_bundle, "localhost:5001"))
+        driver: str, busybox_base: str, make_engine: Any) -> None:
+    engine = make_engine(driver)
     image = Image.from_base(busybox_base, name=f"test/fail-{uuid.uuid4().hex[:8]}").with_commands(
         ["echo about-to-fail && exit 4"])
     with pytest.raises(BuildFailedError) as caught:
@@ -339,9 +354,9 @@ def test_failing_run_raises_with_step_exit_code_and_tail(
 
 
 @pytest.mark.engine
-def test_local_only_image_stays_in_the_engine(busybox_base: str, ca_bundle: Path,
+def test_local_only_image_stays_in_the_engine(busybox_base: str, make_engine: Any,
                                               remove_images: list[str]) -> None:
-    engine = ImageBuildEngine(_settings("docker-api", ca_bundle, "localhost:5001"))
+    engine = make_engine("docker-api")
     image = Image.from_base(busybox_base, name=f"test/local-{uuid.uuid4().hex[:8]}").with_commands(
         ["echo local > /where"])
     remove_images.append(image.uri)
