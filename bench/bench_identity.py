@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--flyte-python", type=Path, default=FLYTE_PYTHON)
     parser.add_argument("--no-flyte", action="store_true")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results here (bench/run_all.py)")
     args = parser.parse_args()
     generate(args.tree)
     sha256_read(args.tree)  # warm the page cache: every row below reads from memory
@@ -163,6 +164,11 @@ def main() -> None:
     if flyte_s is not None:
         out(f"vs Flyte: first hash {flyte_s / first:.1f}x faster, "
             f"second call {flyte_s / second:.1f}x faster")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "tree": str(args.tree), "entries": entries, "rounds": args.rounds,
+            "stat_walk_s": walk, "sha256_read_s": read, "first_s": first, "second_s": second,
+            "flyte_s": flyte_s}, indent=2))
 
 
 if __name__ == "__main__":

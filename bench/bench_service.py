@@ -15,6 +15,7 @@ registry), then measures:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import socket
@@ -34,6 +35,7 @@ from imagebuild_nb.builders import BuildRequest, InMemoryContext
 from imagebuild_nb.builders.remote import RemoteBuildClient
 
 BASE = os.environ.get("IMAGEBUILD_NB_BENCH_BASE", "localhost:5001/library/busybox:latest")
+RESULTS: dict[str, object] = {}  # the figures printed below, for --json (bench/run_all.py)
 
 
 def start_service(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
@@ -77,6 +79,12 @@ def quantiles(values: list[float]) -> str:
     return f"median {statistics.median(ordered) * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms"
 
 
+def quantiles_ms(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"median_ms": statistics.median(ordered) * 1000, "p95_ms": p95 * 1000}
+
+
 def bench_submissions(client: RemoteBuildClient, count: int) -> None:
     digest = client.upload_context(request("bench/x:1"))
     latencies = []
@@ -85,6 +93,7 @@ def bench_submissions(client: RemoteBuildClient, count: int) -> None:
         client.submit(f"bench/submit-{uuid.uuid4().hex[:8]}:{index}", digest, push=False)
         latencies.append(time.perf_counter() - started)
     print(f"submission latency ({count} sequential submissions): {quantiles(latencies)}")
+    RESULTS["submit_sequential"] = {"count": count, **quantiles_ms(latencies)}
     with ThreadPoolExecutor(10) as pool:
         def timed(index: int) -> float:
             started = time.perf_counter()
@@ -92,6 +101,7 @@ def bench_submissions(client: RemoteBuildClient, count: int) -> None:
             return time.perf_counter() - started
         parallel = list(pool.map(timed, range(count)))
     print(f"submission latency ({count} submissions, 10 at once):   {quantiles(parallel)}")
+    RESULTS["submit_parallel"] = {"count": count, "concurrency": 10, **quantiles_ms(parallel)}
 
 
 def bench_delivery(client: RemoteBuildClient, url: str, token: str, clients: int) -> None:
@@ -123,6 +133,9 @@ def bench_delivery(client: RemoteBuildClient, url: str, token: str, clients: int
     live = [value for value in latencies if value < 5]
     print(f"event delivery, {clients:3d} concurrent SSE clients ({len(live)} log events): "
           f"{quantiles(live)}   every client got {min(counts)}..{max(counts)} events")
+    RESULTS.setdefault("delivery", []).append(  # type: ignore[union-attr]
+        {"clients": clients, "events": len(live), "min_events": min(counts),
+         "max_events": max(counts), **quantiles_ms(live)})
 
 
 def bench_dedup(client: RemoteBuildClient) -> None:
@@ -135,12 +148,15 @@ def bench_dedup(client: RemoteBuildClient) -> None:
     record = client.wait(runs[0].id)
     print(f"dedup: 20 identical concurrent submissions -> {len({r.id for r in runs})} build(s), "
           f"{record['submissions']} submissions joined, all 20 answered in {elapsed * 1000:.1f} ms")
+    RESULTS["dedup"] = {"submissions": 20, "builds": len({r.id for r in runs}),
+                        "joined": record["submissions"], "answered_ms": elapsed * 1000}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--submissions", type=int, default=40)
+    parser.add_argument("--json", type=Path, help="also write the results here (bench/run_all.py)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         process, url, token = start_service(Path(directory))
@@ -153,6 +169,8 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=20)
+    if args.json:
+        args.json.write_text(json.dumps(RESULTS, indent=2))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import argparse
 import json
 import queue
 import time
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import start_new_kernel
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--naive-cap", type=float, default=20.0,
                         help="stop the naive run after this many seconds")
+    parser.add_argument("--json", type=Path, help="also write the rows here (bench/run_all.py)")
     args = parser.parse_args()
     rows = []
     for label, template in SCENARIOS.items():
@@ -191,6 +193,9 @@ def main() -> None:
         print(f"naive run stopped by the {args.naive_cap:.0f} s cap after {naive['lines']} of "
               f"{args.lines} lines ({naive['lines'] / naive['wall_s']:.0f} lines/s, "
               f"and slowing: every append re-sends all previous output)")
+    if args.json:
+        args.json.write_text(json.dumps({"lines": args.lines, "naive_cap_s": args.naive_cap,
+                                         "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
