@@ -67,6 +67,7 @@ class Bench:
     status: str = "not run"
     seconds: float = 0.0
     output: str = ""
+    stdout: str = ""
     table: list[Row] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
 
@@ -276,6 +277,7 @@ def run(bench: Bench, quick: bool, results: Path) -> None:
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=bench.timeout)
+        bench.stdout = done.stdout
         bench.output = done.stdout + (f"\n[stderr]\n{done.stderr}" if done.stderr.strip() else "")
         code: int | None = done.returncode
     except subprocess.TimeoutExpired as error:
@@ -364,12 +366,13 @@ def report(benches: list[Bench], before: dict[str, str], load_after: str, quick:
         args = " ".join(bench.args) or "(defaults)"
         lines.append(f"| `{bench.script}` | {bench.what} | `{args}` | {bench.status} | "
                      f"{bench.seconds:.0f} s |")
-    lines += ["", f"Full outputs were saved under `{_relative(results)}/` (not committed); "
-              "their last lines follow.", ""]
+    lines += ["", f"Full outputs (stdout and stderr) were saved under `{_relative(results)}/` "
+              "(not committed); the last lines each printed on stdout follow.", ""]
     for bench in benches:
-        if not bench.output:
+        text = bench.stdout if bench.stdout.strip() else bench.output
+        if not text.strip():
             continue
-        tail = "\n".join(bench.output.rstrip().splitlines()[-TAIL_LINES:])
+        tail = "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
         lines += [f"<details><summary><code>{bench.script}</code> output</summary>", "",
                   "```", tail, "```", "", "</details>", ""]
     return "\n".join(lines)
