@@ -73,10 +73,20 @@ class DryRun:
 
 @dataclass(frozen=True)
 class RemoteRun:
-    """A build running on the build service: its id and the page that shows it."""
+    """A build on the build service: its id, the page that shows it, and its API address.
+
+    ``deduplicated`` is true when the service attached this request to an identical build
+    already running there.
+    """
 
     id: str
     url: str
+    api_url: str = ""
+    deduplicated: bool = False
+
+    @property
+    def page_url(self) -> str:
+        return self.url
 
 
 class ImageBuild:

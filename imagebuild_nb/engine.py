@@ -106,9 +106,7 @@ class ImageBuildEngine:
     @_either
     def check(self, image: Any) -> Any:
         """Tri-state existence (exists / missing / unknown with reason) of ``image``."""
-        target = _identity(image)
-        return self.checker.check(target.uri, spec_hash=target.spec_hash,
-                                  platform=target.platform or self.settings.platform)
+        return self._check(_identity(image), self.settings.default_builder)
 
     @_either
     def image_exists(self, image: Any) -> str | None:
@@ -159,7 +157,7 @@ class ImageBuildEngine:
         if identity.is_default_base and not force:
             return ImageBuild.found_existing(identity.uri, digest=None, builder=name,
                                              driver=chosen.driver)
-        reason, existence = self._why_build(identity, force)
+        reason, existence = self._why_build(identity, force, name)
         if reason is None:
             return ImageBuild.found_existing(identity.uri, digest=existence.digest, builder=name,
                                              driver=chosen.driver, existence=existence)
@@ -173,9 +171,20 @@ class ImageBuildEngine:
                 return running.wait() if wait else running
             _inflight[key] = handle
 
+        events: Callable[[threading.Event], Iterator[BuildEvent]]
+        start = getattr(chosen, "start", None)
+        if callable(start):
+            # A builder that runs elsewhere (the service) submits now, so even wait=False
+            # returns with the run's id and page; the thread then only follows it.
+            remote_run = start(request)
+            handle.remote_run = remote_run
+            events = functools.partial(_without_started, chosen.follow, remote_run.id)  # type: ignore[attr-defined]
+        else:
+            events = functools.partial(chosen.build, request)
+
         def run(cancel: threading.Event) -> Iterator[BuildEvent]:
             yield BuildStarted(uri=identity.uri, builder=name, driver=chosen.driver, reason=reason)
-            for event in chosen.build(request, cancel):
+            for event in events(cancel):
                 if isinstance(event, BuildFinished):
                     self._forget(identity.uri)
                 yield event
@@ -188,14 +197,23 @@ class ImageBuildEngine:
         handle.start(run, on_done=done)
         return handle.wait() if wait else handle
 
-    def _why_build(self, identity: _Identity, force: bool) -> tuple[str | None, Any]:
+    def _check(self, identity: _Identity, builder: str) -> Any:
+        """Ask where the build would happen: a builder that answers existence itself (the
+        service, with its own registry credentials) is asked; otherwise our checker."""
+        platform = identity.platform or self.settings.platform
+        if builder != "local":
+            answer = getattr(get_builder(builder, self.settings), "check", None)
+            if callable(answer):
+                return answer(identity.uri, spec_hash=identity.spec_hash, platform=platform)
+        return self.checker.check(identity.uri, spec_hash=identity.spec_hash, platform=platform)
+
+    def _why_build(self, identity: _Identity, force: bool, builder: str) -> tuple[str | None, Any]:
         """Why a build is needed (None: it exists), and the existence result when checked."""
         if force:
             return "force: rebuild without cache", None
         if identity.tag == "latest":
             return "the 'latest' tag is always built", None
-        result = self.checker.check(identity.uri, spec_hash=identity.spec_hash,
-                                    platform=identity.platform or self.settings.platform)
+        result = self._check(identity, builder)
         if result.state == "exists" and not getattr(result, "built_from_other_spec", False):
             return None, result
         if result.state == "exists":
@@ -250,3 +268,9 @@ def _target(image: Any, driver: str, settings: Settings) -> BuildTarget:
     from imagebuild_nb.builders.from_image import target_from_image
 
     return target_from_image(image, driver=driver, settings=settings)
+
+
+def _without_started(follow: Callable[..., Iterator[BuildEvent]], build_id: str,
+                     cancel: threading.Event) -> Iterator[BuildEvent]:
+    """The remote run's events minus its own "started" (the engine announces the build)."""
+    return (event for event in follow(build_id, cancel) if not isinstance(event, BuildStarted))

@@ -8,7 +8,7 @@ build the service lost (``interrupted``) is reported as such, never as success.
 
 >>> client = RemoteBuildClient("http://127.0.0.1:8890", token="...")      # doctest: +SKIP
 >>> run = client.submit_request(request)            # returns at once       # doctest: +SKIP
->>> run.page_url                                                         # doctest: +SKIP
+>>> run.url                                                              # doctest: +SKIP
 'http://127.0.0.1:8890/imagebuild/builds/4f1c2a9b0d3e5f67'
 >>> for event in client.events(run.id): ...                              # doctest: +SKIP
 >>> RemoteBuildClient.from_settings(settings).wait(run.id)["status"]     # a new process # doctest: +SKIP
@@ -23,16 +23,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
+from imagebuild_nb.build import RemoteRun
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, ServiceError
-from imagebuild_nb.events import BuildEvent, BuildStarted, is_terminal
+from imagebuild_nb.events import BuildEvent, BuildFailed, BuildStarted, is_terminal
 from imagebuild_nb.service.sse import parse_sse
 from imagebuild_nb.settings import Settings
+
+if TYPE_CHECKING:
+    from imagebuild_nb.checkers import ExistenceResult
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +45,6 @@ _SERVICE_HINT = (
     "start the service on a host with Docker (`jupyter imagebuild --port 8890`) and set "
     "IMAGEBUILD_NB_REMOTE_URL / IMAGEBUILD_NB_REMOTE_TOKEN, or build with builder='local'"
 )
-
-
-@dataclass(frozen=True)
-class RemoteRun:
-    """A build on the service: its id and the URL of its human-readable page."""
-
-    id: str
-    page_url: str
-    api_url: str
-    deduplicated: bool = False
 
 
 class RemoteBuildClient:
@@ -104,9 +97,10 @@ class RemoteBuildClient:
     def cancel(self, build_id: str) -> dict[str, Any]:
         return self._json("POST", f"{API}/builds/{build_id}/cancel")
 
-    def exists(self, reference: str) -> dict[str, Any]:
-        """The service's tri-state answer (checked with the service's registry credentials)."""
-        return self._json("GET", f"{API}/existence", params={"reference": reference})
+    def exists(self, reference: str, **options: str) -> dict[str, Any]:
+        """The service's tri-state answer (checked with the service's registry credentials);
+        ``options``: ``spec_hash``, ``platform``."""
+        return self._json("GET", f"{API}/existence", params={"reference": reference, **options})
 
     def upload_context(self, request: BuildRequest) -> str:
         """Send the request's context tar unless the service has it already; its digest."""
@@ -224,7 +218,7 @@ class RemoteBuildClient:
         links = record.get("links") or {}
         return RemoteRun(
             id=record["id"],
-            page_url=self.url + str(links.get("page", f"/imagebuild/builds/{record['id']}")),
+            url=self.url + str(links.get("page", f"/imagebuild/builds/{record['id']}")),
             api_url=self.url + str(links.get("self", f"{API}/builds/{record['id']}")),
             deduplicated=bool(record.get("deduplicated", False)),
         )
@@ -382,5 +376,22 @@ class RemoteBuilder:
     def follow(
         self, build_id: str, cancel: threading.Event | None = None, *, after: int = 0
     ) -> Iterator[BuildEvent]:
-        """Events of a build on the service (also one started by another process)."""
-        yield from self.client.events(build_id, after=after, cancel=cancel)
+        """Events of a build on the service (also one started by another process).
+
+        A build the service lost (it restarted mid-build: ``interrupted``) raises ServiceError
+        instead of ending as an ordinary failure.
+        """
+        for event in self.client.events(build_id, after=after, cancel=cancel):
+            if isinstance(event, BuildFailed):
+                check_outcome(self.client.get(build_id))  # raises ServiceError when lost
+            yield event
+
+    def check(self, reference: str, *, spec_hash: str | None = None,
+              platform: str | None = None) -> ExistenceResult:
+        """Existence as the service sees it, with the service's registry credentials."""
+        from imagebuild_nb.checkers import ExistenceResult
+
+        params = {"spec_hash": spec_hash, "platform": platform}
+        data = self.client.exists(reference, **{k: v for k, v in params.items() if v})
+        data["platforms"] = tuple(data.get("platforms") or ())
+        return ExistenceResult(**data)

@@ -21,6 +21,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Type, Unicode, default
 
+from imagebuild_nb.checkers import ExistenceChecker
 from imagebuild_nb.service import handlers
 from imagebuild_nb.service.archive import ArchiveLimits
 from imagebuild_nb.service.manager import BuildManager
@@ -92,9 +93,11 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
             redactor=Redactor(secrets),
         )
         self.manager = manager
+        settings = Settings.from_env(network_mode=self.network_mode)
         self.settings.update(
             imagebuild_manager=manager,
-            imagebuild_settings=Settings.from_env(network_mode=self.network_mode),
+            imagebuild_settings=settings,
+            imagebuild_checker=ExistenceChecker(settings),
             imagebuild_config={
                 "max_upload_bytes": self.max_upload_bytes,
                 "keepalive_interval": self.keepalive_interval,
@@ -137,6 +140,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
 
     async def stop_extension(self) -> None:
         await self.manager.shutdown()
+        self.settings["imagebuild_checker"].close()
 
 
 main = launch_new_instance = ImageBuildServiceApp.launch_instance

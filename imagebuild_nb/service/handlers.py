@@ -296,7 +296,12 @@ class ExistenceHandler(ServiceHandler):
         reference = self.get_argument("reference", None)
         if not reference:
             raise web.HTTPError(400, "give the image as ?reference=registry/name:tag")
-        status, body = await check_existence(reference, self.settings["imagebuild_settings"])
+        spec_hash = self.get_argument("spec_hash", None)
+        if spec_hash is not None and not re.fullmatch(r"[0-9a-f]{16,64}", spec_hash):
+            raise web.HTTPError(400, "spec_hash must be 16 to 64 lower-case hex digits")
+        status, body = await check_existence(
+            reference, self.settings["imagebuild_checker"], spec_hash=spec_hash,
+            platform=self.get_argument("platform", None))
         self.reply(body, status=status)
 
 
