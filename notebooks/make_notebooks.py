@@ -100,6 +100,7 @@ w.dry_run.value = False'''),
 ## 4. Build
 
 The log streams into the widget above while the build runs. `w.full_log()` returns all of it.
+(On a second run of this notebook the image exists already: Build returns it without building.)
 '''),
     code('''
 w.build_button.click()
@@ -341,6 +342,9 @@ print("remote builds go to", engine.settings.remote_url)'''),
 `build(..., builder="remote", wait=False)` returns at once with a handle. Once the client has
 uploaded the build context and submitted the build, the handle knows the service's run: its id
 and the URL of a page that shows the build and its live log.
+
+`force=True` rebuilds even if the image exists, so that running this notebook again still has a
+build to show; without it an existing image comes back at once and nothing is sent (see below).
 '''),
     code('''
 img = (
@@ -351,24 +355,25 @@ img = (
 
 
 def run_of(build, timeout=30):
-    """The service's run (id, page URL) of a remote build, once it has been submitted."""
+    """The service's run of a remote build: its id and the URL of its page."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if build.remote_run is not None:
-            return build.remote_run.id, build.remote_run.url
-        # Until ImageBuild.remote_run is filled for wait=False, the remote builder knows the run.
-        from imagebuild_nb.builders.select import get_builder
+        run = build.remote_run
+        if run is None:
+            # Where the engine does not fill build.remote_run yet, the remote builder knows it.
+            from imagebuild_nb.builders.select import get_builder
 
-        last = get_builder("remote", engine.settings).last_run
-        if last is not None and last.page_url not in seen_runs:
-            seen_runs.add(last.page_url)
-            return last.id, last.page_url
+            run = get_builder("remote", engine.settings).last_run
+            run = None if run is None or run.id in seen_runs else run
+        if run is not None:
+            seen_runs.add(run.id)
+            return run.id, getattr(run, "url", None) or run.page_url
         time.sleep(0.05)
     raise TimeoutError("the build was not submitted to the service")
 
 
 seen_runs = set()
-build = ImageBuildEngine.build(img, builder="remote", wait=False)
+build = ImageBuildEngine.build(img, builder="remote", wait=False, force=True)
 run_id, run_url = run_of(build)
 print("status:", build.status)
 print("run id:", run_id)
@@ -390,7 +395,12 @@ print(build.status, build.digest)
 
 page = httpx.get(run_url, headers={"Authorization": f"token {TOKEN}"}, timeout=30)
 print("page:", page.status_code, "shows the digest:", build.digest in page.text)'''),
+    md('''
+It exists now, so building it again (without `force`) returns at once, with no build on the
+service:
+'''),
     code('''
+print(ImageBuildEngine.build(img, builder="remote").status)
 ImageBuildEngine.check(img)'''),
     md('''
 ## 4. Cancel a build

@@ -178,7 +178,7 @@ def test_remote_builds_notebook_builds_follows_cancels_and_stops_its_service(
     assert "it answers:" in started
     configured = output(notebook, "ImageBuildEngine.configure(")
     assert "remote builds go to http://127.0.0.1:" in configured
-    submitted = output(notebook, 'builder="remote", wait=False)\nrun_id')
+    submitted = output(notebook, "run_id, run_url = run_of(build)")
     run_id = re.search(r"run id: (\S+)", submitted)
     assert run_id and "status: running" in submitted, submitted
     assert re.search(rf"page:   http://127\.0\.0\.1:\d+/imagebuild/builds/{run_id[1]}", submitted)
@@ -187,13 +187,32 @@ def test_remote_builds_notebook_builds_follows_cancels_and_stops_its_service(
     digest = re.search(r"built (sha256:[0-9a-f]{64})", followed)
     assert digest, followed
     assert "page: 200 shows the digest: True" in followed
-    assert "ExistenceResult exists" in output(notebook, "ImageBuildEngine.check(img)")
+    again = output(notebook, "ImageBuildEngine.check(img)")
+    assert again.startswith("exists\n") and "ExistenceResult exists" in again, again
     cancelled = output(notebook, "slow_build = ")
     assert "ticking; cancelling" in cancelled and "status: cancelled" in cancelled, cancelled
     assert "the service says: cancelled" in output(notebook, "client.get(slow_id)")
     assert "build service stopped" in output(notebook, "stop_service()\nprint")
     # The cancelled build pushed nothing.
     assert len(tags(examples_registry, "examples/remote")) == 1
+
+
+def test_remote_builds_notebook_uses_a_given_service_and_leaves_it_running(
+        examples_env, examples_registry, tmp_path):
+    from tests.service.conftest import running_services
+
+    with running_services(tmp_path) as start:
+        service = start()
+        env = {**examples_env, "IMAGEBUILD_NB_REMOTE_URL": service.url,
+               "IMAGEBUILD_NB_REMOTE_TOKEN": service.token}
+        notebook = execute("remote_builds.ipynb", env)
+        assert f"using the build service at {service.url}" in output(
+            notebook, "atexit.register(stop_service)")
+        assert "status: cancelled" in output(notebook, "slow_build = ")
+        assert "the external service keeps running" in output(notebook, "stop_service()\nprint")
+        assert service.process is not None and service.process.poll() is None
+        with service.http() as http:
+            assert http.get("/imagebuild/api/health").status_code == 200
 
 
 def test_many_environments_checks_a_dozen_and_builds_only_the_missing(
