@@ -31,7 +31,7 @@ from imagebuild_nb.errors import ImageBuildError
 
 __all__ = ["ExitCode", "main"]
 
-EPILOG = f"""\
+EPILOG = """\
 SPEC is one of:
   path/to/module.py:variable  an Image defined in a Python file (run from its folder);
                               for check also a list or dict of Images

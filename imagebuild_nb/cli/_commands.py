@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from imagebuild_nb.settings import Settings
 
 # How long a cancelled build may take to clean up, and a remote build to be submitted.
 _CANCEL_WAIT = 60.0
-_SUBMIT_WAIT = 120.0
 _IDLE_TICK = 0.2
 
 
@@ -107,7 +105,7 @@ def _finish(handle: ImageBuild, args: Any, out: Output, settings: Settings) -> i
     progress = TerminalProgress(out.stderr, tty=out.tty)
     run: tuple[str, str] | None = None
     try:
-        run = _remote_run(handle, settings)
+        run = _remote_run(handle)
         if run is not None:
             progress.note(f"Remote build {run[0]}: {run[1]}")
         if args.no_wait and not handle.done:
@@ -149,21 +147,10 @@ def _cancel(handle: ImageBuild, progress: TerminalProgress, out: Output,
     return ExitCode.INTERRUPTED
 
 
-def _remote_run(handle: ImageBuild, settings: Settings) -> tuple[str, str] | None:
-    """The service's build id and page URL, once the remote builder has submitted."""
-    if handle.builder != "remote" or handle.dry_run is not None:
-        return None
-    from imagebuild_nb.builders.select import get_builder
-
-    builder = get_builder("remote", settings)  # the instance the engine builds with
-    deadline = time.monotonic() + _SUBMIT_WAIT
-    while True:
-        run = handle.remote_run or getattr(builder, "last_run", None)
-        if run is not None:
-            return run.id, str(getattr(run, "url", None) or getattr(run, "page_url", ""))
-        if handle.done or time.monotonic() > deadline:
-            return None
-        time.sleep(0.05)
+def _remote_run(handle: ImageBuild) -> tuple[str, str] | None:
+    """The service's build id and page URL (the engine sets them when it submits)."""
+    run = handle.remote_run
+    return (run.id, run.url) if run is not None else None
 
 
 def _document(handle: ImageBuild, run: tuple[str, str] | None) -> dict[str, Any]:
