@@ -15,7 +15,10 @@ start_engine() {
   local start; start=$(now)
   # --iptables=false: this machine's kernel/sandbox has no usable iptables; builds that need
   # the network use host networking instead (see ENVIRONMENT.md).
-  setsid nohup dockerd --iptables=false --ip6tables=false >"$STATE_DIR/dockerd.log" 2>&1 &
+  # BUILDKIT_STEP_LOG_MAX_*: BuildKit clips a step's output past 2 MiB / 200 KiB/s by default;
+  # lift it so chatty RUN steps reach the log whole (builders still mark any clipping).
+  BUILDKIT_STEP_LOG_MAX_SIZE=1073741824 BUILDKIT_STEP_LOG_MAX_SPEED=104857600 \
+    setsid nohup dockerd --iptables=false --ip6tables=false >"$STATE_DIR/dockerd.log" 2>&1 &
   wait_until 60 "dockerd" engine_answers \
     || die "dockerd did not answer within 60 s; its log: $STATE_DIR/dockerd.log: $(tail -5 "$STATE_DIR/dockerd.log")"
   log "Docker engine: started in $(elapsed "$start") (log: $STATE_DIR/dockerd.log)"
