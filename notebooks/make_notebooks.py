@@ -339,9 +339,9 @@ print("remote builds go to", engine.settings.remote_url)'''),
     md('''
 ## 2. Build there, without waiting
 
-`build(..., builder="remote", wait=False)` returns at once with a handle. Once the client has
-uploaded the build context and submitted the build, the handle knows the service's run: its id
-and the URL of a page that shows the build and its live log.
+`build(..., builder="remote", wait=False)` uploads the build context, submits the build and
+returns at once with a handle. `build.remote_run` is the service's run: its id, and the URL of a
+page that shows the build with its live log.
 
 `force=True` rebuilds even if the image exists, so that running this notebook again still has a
 build to show; without it an existing image comes back at once and nothing is sent (see below).
@@ -352,29 +352,8 @@ img = (
     .with_env_vars({"BUILT_BY": "the build service"})
     .with_commands(['echo "built by $BUILT_BY" > /built-by.txt'])
 )
-
-
-def run_of(build, timeout=30):
-    """The service's run of a remote build: its id and the URL of its page."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = build.remote_run
-        if run is None:
-            # Where the engine does not fill build.remote_run yet, the remote builder knows it.
-            from imagebuild_nb.builders.select import get_builder
-
-            run = get_builder("remote", engine.settings).last_run
-            run = None if run is None or run.id in seen_runs else run
-        if run is not None:
-            seen_runs.add(run.id)
-            return run.id, getattr(run, "url", None) or run.page_url
-        time.sleep(0.05)
-    raise TimeoutError("the build was not submitted to the service")
-
-
-seen_runs = set()
 build = ImageBuildEngine.build(img, builder="remote", wait=False, force=True)
-run_id, run_url = run_of(build)
+run_id, run_url = build.remote_run.id, build.remote_run.url
 print("status:", build.status)
 print("run id:", run_id)
 print("page:  ", run_url)'''),
@@ -411,8 +390,8 @@ service to stop it. The build ends as *cancelled* and the service leaves no cont
     code('''
 slow = img.with_commands(["for i in $(seq 1 120); do echo tick $i; sleep 0.25; done"])
 slow_build = ImageBuildEngine.build(slow, builder="remote", wait=False)
-slow_id, slow_url = run_of(slow_build)
-print("slow build:", slow_id, slow_url)
+slow_id = slow_build.remote_run.id
+print("slow build:", slow_id, slow_build.remote_run.url)
 for event in slow_build.follow():
     if event.kind == "log" and "tick 3" in event.text:
         print("ticking; cancelling")
@@ -426,7 +405,23 @@ from imagebuild_nb.builders.remote import RemoteBuildClient
 with RemoteBuildClient(URL, TOKEN) as client:
     print("the service says:", client.get(slow_id)["status"])'''),
     md('''
-## 5. Stop the service
+## 5. The same from the widget
+
+With a service configured, the widget's **remote** builder is available, and its panel links to
+the build's page on the service (here a forced rebuild, driven from code).
+'''),
+    code('''
+from imagebuild_nb import ImageBuildWidget
+
+widget = ImageBuildWidget(img, engine=engine)
+display(widget)
+widget.builder.value = "remote"
+widget.force.value = True
+widget.build_button.click()
+widget.wait_idle(timeout=300)
+print("widget:", widget.status, "on", widget.state.run_url)'''),
+    md('''
+## 6. Stop the service
 
 (Only a service this notebook started; one given through `IMAGEBUILD_NB_REMOTE_URL` keeps running.)
 '''),

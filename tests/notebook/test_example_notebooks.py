@@ -178,7 +178,7 @@ def test_remote_builds_notebook_builds_follows_cancels_and_stops_its_service(
     assert "it answers:" in started
     configured = output(notebook, "ImageBuildEngine.configure(")
     assert "remote builds go to http://127.0.0.1:" in configured
-    submitted = output(notebook, "run_id, run_url = run_of(build)")
+    submitted = output(notebook, "run_id, run_url = build.remote_run")
     run_id = re.search(r"run id: (\S+)", submitted)
     assert run_id and "status: running" in submitted, submitted
     assert re.search(rf"page:   http://127\.0\.0\.1:\d+/imagebuild/builds/{run_id[1]}", submitted)
@@ -192,6 +192,8 @@ def test_remote_builds_notebook_builds_follows_cancels_and_stops_its_service(
     cancelled = output(notebook, "slow_build = ")
     assert "ticking; cancelling" in cancelled and "status: cancelled" in cancelled, cancelled
     assert "the service says: cancelled" in output(notebook, "client.get(slow_id)")
+    widget = output(notebook, "widget = ImageBuildWidget(img, engine=engine)")
+    assert re.search(r"widget: built on http://127\.0\.0\.1:\d+/imagebuild/builds/\w+", widget), widget
     assert "build service stopped" in output(notebook, "stop_service()\nprint")
     # The cancelled build pushed nothing.
     assert len(tags(examples_registry, "examples/remote")) == 1
@@ -202,7 +204,7 @@ def test_remote_builds_notebook_uses_a_given_service_and_leaves_it_running(
     from tests.service.conftest import running_services
 
     with running_services(tmp_path) as start:
-        service = start()
+        service = start(options=("--ImageBuildServiceApp.network_mode=host",))
         env = {**examples_env, "IMAGEBUILD_NB_REMOTE_URL": service.url,
                "IMAGEBUILD_NB_REMOTE_TOKEN": service.token}
         notebook = execute("remote_builds.ipynb", env)
