@@ -193,7 +193,8 @@ def test_remote_builds_notebook_builds_follows_cancels_and_stops_its_service(
     assert "ticking; cancelling" in cancelled and "status: cancelled" in cancelled, cancelled
     assert "the service says: cancelled" in output(notebook, "client.get(slow_id)")
     widget = output(notebook, "widget = ImageBuildWidget(img, engine=engine)")
-    assert re.search(r"widget: built on http://127\.0\.0\.1:\d+/imagebuild/builds/\w+", widget), widget
+    page = r"http://127\.0\.0\.1:\d+/imagebuild/builds/\w+"
+    assert re.search(rf"widget: built on {page}", widget), widget
     assert "build service stopped" in output(notebook, "stop_service()\nprint")
     # The cancelled build pushed nothing.
     assert len(tags(examples_registry, "examples/remote")) == 1
