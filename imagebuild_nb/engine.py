@@ -106,7 +106,7 @@ class ImageBuildEngine:
     @_either
     def check(self, image: Any) -> Any:
         """Tri-state existence (exists / missing / unknown with reason) of ``image``."""
-        return self._check(_identity(image), self.settings.default_builder)
+        return self._check(_identity(self._placed(image)), self.settings.default_builder)
 
     @_either
     def image_exists(self, image: Any) -> str | None:
@@ -115,6 +115,7 @@ class ImageBuildEngine:
         Also the image's own URI for a default base image, a ``latest`` tag, or when existence
         cannot be verified (the reason is logged; use :meth:`check` to see it).
         """
+        image = self._placed(image)
         target = _identity(image)
         if target.is_default_base:
             log.info("%s is a default base image; assuming it exists", target.uri)
@@ -144,6 +145,7 @@ class ImageBuildEngine:
         """
         name = builder or self.settings.default_builder
         chosen = get_builder(name, self.settings)
+        image = self._placed(image)
         identity = _identity(image)
         if dry_run:
             return ImageBuild.planned(self._dry_run(image, chosen, force), reason="dry run")
@@ -196,6 +198,15 @@ class ImageBuildEngine:
 
         handle.start(run, on_done=done)
         return handle.wait() if wait else handle
+
+    def _placed(self, image: Any) -> Any:
+        """An image that names no registry goes to the configured one (``settings.registry``);
+        with none configured it stays in the local engine (the embedded default)."""
+        registry = self.settings.registry
+        if (registry and not isinstance(image, BuildTarget) and image.registry is None
+                and not image.is_default_base):
+            return image.with_registry(registry)
+        return image
 
     def _check(self, identity: _Identity, builder: str) -> Any:
         """Ask where the build would happen: a builder that answers existence itself (the

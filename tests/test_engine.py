@@ -170,6 +170,18 @@ def test_class_level_calls_use_the_configured_default(monkeypatch: pytest.Monkey
     assert builder.requests[0].network_mode == "host"
 
 
+def test_images_without_a_registry_go_to_the_configured_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, builder, checker = _engine(monkeypatch, "missing", registry="localhost:5001")
+    image = Image.from_base("localhost:5001/library/busybox:latest", name="fast/placed"
+                            ).with_commands(["true"])
+    assert image.registry is None
+    build = engine.build(image)
+    assert build.uri == f"localhost:5001/fast/placed:{image.tag}"
+    assert builder.requests[0].push and builder.requests[0].primary_tag == build.uri
+    elsewhere = engine.build(image.with_registry("localhost:5002"), dry_run=True)
+    assert elsewhere.uri.startswith("localhost:5002/")  # an image's own registry wins
+
+
 # -- real tier -----------------------------------------------------------------------------------
 
 DRIVERS = ("docker-api", "buildkit")

@@ -53,12 +53,18 @@ class ImageBuildMagics(Magics):
         self.builds: dict[str, Any] = {}
 
     def settings(self) -> Settings:
+        """The kernel's engine settings (environment, then ``ImageBuildEngine.configure``)
+        with the traits set through ``%config`` on top."""
+        from imagebuild_nb.engine import ImageBuildEngine
+
         names = ("default_builder", "registry", "base_image_mirror", "network_mode",
                  "unknown_existence_policy", "local_driver", "remote_url", "remote_token")
         overrides: dict[str, Any] = {name: getattr(self, name) for name in names}
         if self.extra_ca_files is not None:
             overrides["extra_ca_files"] = tuple(self.extra_ca_files)
-        return Settings.from_env(**overrides)
+        chosen = {name: value for name, value in overrides.items() if value is not None}
+        base = ImageBuildEngine.default().settings
+        return base.replace(**chosen) if chosen else base
 
     @line_cell_magic
     def imagebuild(self, line: str, cell: str | None = None) -> Any:

@@ -66,8 +66,14 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
         15.0, help="Seconds between SSE keepalive comments on an idle event stream."
     ).tag(config=True)
     network_mode = Unicode(
-        None, allow_none=True, help="Network for RUN steps ('host' where the bridge has no NAT)."
+        None, allow_none=True,
+        help="Network for RUN steps ('host' where the bridge has no NAT). Default: "
+        "IMAGEBUILD_NB_NETWORK_MODE, like every other imagebuild-nb setting.",
     ).tag(config=True)
+
+    @default("network_mode")
+    def _network_mode_from_env(self) -> str | None:
+        return Settings.from_env().network_mode
     runner_class = Type(
         default_value=None,
         klass=object,

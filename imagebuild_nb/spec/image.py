@@ -166,6 +166,15 @@ class Image:
         """Apply a .dockerignore file's rules to every source folder of this image."""
         return self._add(L.DockerIgnore.create(path))
 
+    def with_registry(self, registry: str | None) -> Image:
+        """The same spec, pushed to ``registry`` (None: kept in the local engine).
+
+        The content tag does not change: registry and name are not part of the identity.
+        """
+        if registry is not None:
+            validate_registry(registry, argument="registry")
+        return dataclasses.replace(self, registry=registry)
+
     def with_ca_certificates(self, *paths: str | os.PathLike[str]) -> Image:
         """Trust extra CA certificates (PEM) in later RUN steps and at runtime.
 

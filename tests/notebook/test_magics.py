@@ -64,14 +64,19 @@ def test_help_documents_every_subcommand(shell):
         assert word in doc
 
 
-def test_config_magic_sets_settings(shell, monkeypatch):
-    monkeypatch.setenv("IMAGEBUILD_NB_REGISTRY", "localhost:5001")
+def test_config_magic_sets_settings_on_top_of_the_engine_configuration(shell, monkeypatch):
+    from imagebuild_nb.engine import ImageBuildEngine
+
+    monkeypatch.setattr(ImageBuildEngine, "_default", None)  # this test's own default engine
+    ImageBuildEngine.configure(registry="localhost:5001", remote_url="http://127.0.0.1:8890")
     shell.run_line_magic("config", "ImageBuildMagics.network_mode = 'host'")
     shell.run_line_magic("config", "ImageBuildMagics.extra_ca_files = ['/etc/ssl/certs/ca-certificates.crt']")
     settings = magics(shell).settings()
     assert settings.network_mode == "host"
-    assert settings.registry == "localhost:5001"  # from the environment
+    assert settings.registry == "localhost:5001"  # from ImageBuildEngine.configure, kept
+    assert settings.remote_url == "http://127.0.0.1:8890"
     assert settings.extra_ca_files == ("/etc/ssl/certs/ca-certificates.crt",)
+    ImageBuildEngine.default().close()
 
 
 def test_config_rejects_invalid_values(shell):

@@ -236,3 +236,13 @@ def test_repr_never_raises_when_a_file_vanished(tree: Path) -> None:
     assert "unavailable" in repr(img)
     with pytest.raises(SpecError):
         img.uri
+
+
+def test_with_registry_moves_the_image_but_keeps_its_content_tag():
+    image = Image.from_base("localhost:5001/library/busybox:latest", name="team/app").with_commands(["true"])
+    moved = image.with_registry("localhost:5002")
+    assert moved.uri == f"localhost:5002/team/app:{image.tag}"
+    assert moved.spec_hash == image.spec_hash
+    assert moved.with_registry(None).uri == image.uri
+    with pytest.raises(SpecError, match="registry"):
+        image.with_registry("http://not a host")
