@@ -133,3 +133,20 @@ def remove_images(docker_client: docker.DockerClient) -> Iterator[list[str]]:
             docker_client.images.remove(name, force=True)
         except docker.errors.NotFound:
             pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def release_process_wide_state() -> Iterator[None]:
+    """At the end, close what lives for the process (the default engine, cached builders,
+    widgets), so nothing is left to the interpreter's exit (ResourceWarnings, widget __del__)."""
+    yield
+    import sys
+
+    from imagebuild_nb.builders.select import close_builders
+    from imagebuild_nb.engine import ImageBuildEngine
+
+    close_builders()
+    if ImageBuildEngine._default is not None:
+        ImageBuildEngine._default.close()
+    if "ipywidgets" in sys.modules:
+        sys.modules["ipywidgets"].Widget.close_all()

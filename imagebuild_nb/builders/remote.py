@@ -354,6 +354,11 @@ class RemoteBuilder:
     def ensure_available(self) -> None:
         self.driver = str(self.client.health().get("driver") or self.driver)
 
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def describe(self, request: BuildRequest) -> str:
         files = len(request.context.file_list())
         return (

@@ -69,3 +69,14 @@ def get_builder(name: str, settings: Settings) -> Builder:
         builder = found[0].load()(settings)
     with _lock:
         return _cache.setdefault(key, builder)
+
+
+def close_builders() -> None:
+    """Forget the cached builders and release what they hold (clients, connections)."""
+    with _lock:
+        builders = list(_cache.values())
+        _cache.clear()
+    for builder in builders:
+        close = getattr(builder, "close", None)
+        if callable(close):
+            close()

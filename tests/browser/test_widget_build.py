@@ -73,7 +73,9 @@ def test_cancel_a_slow_build_leaves_no_container(page: Any, lab: Lab, busybox_ba
                                                  unique_name: str, remove_images: list[str],
                                                  docker_client: docker.DockerClient) -> None:
     marker = f"slow-{uuid.uuid4().hex[:8]}"
-    commands = [f"echo started-{marker}; sleep 300"]
+    # $((6*7)): the RUN's output says "started-42-..." while its instruction (also in the log)
+    # does not, so seeing it means the step's container is running.
+    commands = [f"echo started-$((6*7))-{marker}; sleep 300"]
     open_and_run(page, lab, [widget_cell(busybox_base, unique_name, commands, "docker-api"),
                              "print('side', 6 * 7)"], run=1)
     widget = page.locator(".imagebuild-widget")
@@ -81,7 +83,7 @@ def test_cancel_a_slow_build_leaves_no_container(page: Any, lab: Lab, busybox_ba
     remove_images.append(widget.locator(".imagebuild-uri").inner_text())
 
     button(widget, "Build").click()
-    page.wait_for_function(log_text_js(f"started-{marker}"), timeout=60_000)
+    page.wait_for_function(log_text_js(f"started-42-{marker}"), timeout=60_000)
     assert _containers_with(docker_client, marker), "the RUN step should be running"
     run_cell(page, 1)  # the kernel is free while the build runs
     page.locator(".jp-OutputArea-output", has_text="side 42").wait_for()

@@ -59,7 +59,7 @@ def test_no_wait_returns_the_run_at_once_with_its_page_and_cancel_stops_it(
     service = start_service()
     settings = Settings(remote_url=service.url, remote_token=service.token)
     image = Image.from_base(busybox_base, name=unique_name, registry=plain_registry.host
-                            ).with_commands([f"echo started-{unique_name[-8:]} && sleep 120"])
+                            ).with_commands([f"echo started-$((6*7))-{unique_name[-8:]} && sleep 120"])
     began = time.monotonic()
     build = ImageBuildEngine(settings).build(image, builder="remote", wait=False)
     assert time.monotonic() - began < 10
@@ -68,7 +68,7 @@ def test_no_wait_returns_the_run_at_once_with_its_page_and_cancel_stops_it(
     page = httpx.get(build.remote_run.url, headers=service.headers)
     assert page.status_code == 200 and build.remote_run.id in page.text
     deadline = time.monotonic() + 60
-    while f"started-{unique_name[-8:]}" not in build.logs:
+    while f"started-42-{unique_name[-8:]}" not in build.logs:  # the output, not the step
         assert time.monotonic() < deadline, build.logs
         time.sleep(0.2)
     build.cancel()
