@@ -232,3 +232,27 @@ def test_basic_credentials_from_the_keychain(registry: FakeRegistry):
     with make_checker(registry) as anonymous:
         denied = anonymous.check("registry.test/team/app:1")
     assert denied.unknown and denied.reason is not None and denied.reason.startswith("denied:")
+
+
+def test_first_contact_with_a_loopback_host_does_not_serialize_the_rest():
+    """One request finds the loopback host's scheme; the others then run concurrently."""
+    registry = FakeRegistry(host="localhost:5999")
+    in_flight = 0
+    peak = 0
+
+    async def slow(request: httpx.Request) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return None
+
+    for i in range(20):
+        registry.put_image("team/app", str(i))
+    registry.faults["/manifests/"] = slow
+    # All 20 start together and wait for the probe; then they must overlap, not queue.
+    with make_checker(registry, check_concurrency=20) as checker:
+        results = checker.check_many([f"localhost:5999/team/app:{i}" for i in range(20)])
+    assert all(r.exists for r in results), [r.reason for r in results if not r.exists]
+    assert peak == 19
