@@ -30,7 +30,7 @@ from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.builders.context import InMemoryContext
 from imagebuild_nb.builders.plain_progress import PlainProgressParser
 from imagebuild_nb.errors import BuilderUnavailableError
-from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFailed, BuildFinished
+from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFailed
 
 log = logging.getLogger(__name__)
 
@@ -188,24 +188,7 @@ class BuildKitCliBuilder:
                 lines=parser.failure_tail(),
             )
             return
-        digest = None
-        if request.push:
-            failed = False
-            events = docker_engine.push(self.engine, request.primary_tag, cancel)
-            try:
-                while True:
-                    event = next(events)
-                    failed = failed or isinstance(event, BuildFailed)
-                    yield event
-            except StopIteration as done:
-                digest = done.value
-            if cancel.is_set():
-                yield BuildCancelled(message="cancelled during push")
-                return
-            if failed:
-                return
-        yield BuildFinished(uri=request.primary_tag, digest=digest, image_id=image_id,
-                            pushed=request.push and digest is not None)
+        yield from docker_engine.push_and_finish(self.engine, request, image_id, cancel)
 
 
 def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:

@@ -24,7 +24,7 @@ from imagebuild_nb.builders import docker_engine
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.builders.legacy_stream import LegacyStreamParser
 from imagebuild_nb.errors import BuilderUnavailableError
-from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFailed, BuildFinished
+from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFailed
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -117,24 +117,7 @@ class DockerApiBuilder:
         for extra in request.tags[1:]:
             ref = extra.rsplit(":", 1)
             client.tag(parser.image_id, ref[0], ref[1] if len(ref) > 1 else None)
-        digest = None
-        if request.push:
-            failed = False
-            events = docker_engine.push(client, request.primary_tag, cancel)
-            try:
-                while True:
-                    event = next(events)
-                    failed = failed or isinstance(event, BuildFailed)
-                    yield event
-            except StopIteration as done:
-                digest = done.value
-            if cancel.is_set():
-                yield BuildCancelled(message="cancelled during push")
-                return
-            if failed:
-                return
-        yield BuildFinished(uri=request.primary_tag, digest=digest, image_id=parser.image_id,
-                            pushed=request.push and digest is not None)
+        yield from docker_engine.push_and_finish(client, request, parser.image_id, cancel)
 
     def _clean_after_cancel(self, client: Any, parser: LegacyStreamParser,
                             request: BuildRequest) -> None:

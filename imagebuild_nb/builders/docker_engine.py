@@ -20,8 +20,15 @@ import docker.auth
 import docker.errors
 from docker.context import ContextAPI
 
+from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.errors import BuilderUnavailableError
-from imagebuild_nb.events import BuildEvent, BuildFailed, PushProgress
+from imagebuild_nb.events import (
+    BuildCancelled,
+    BuildEvent,
+    BuildFailed,
+    BuildFinished,
+    PushProgress,
+)
 from imagebuild_nb.spec.reference import ImageReference
 
 log = logging.getLogger(__name__)
@@ -156,6 +163,30 @@ def push(client: docker.APIClient, tag: str, cancel: threading.Event) -> Iterato
             total=detail.get("total"),
         )
     return digest
+
+
+def push_and_finish(client: docker.APIClient, request: BuildRequest, image_id: str | None,
+                    cancel: threading.Event) -> Iterator[BuildEvent]:
+    """The end of every local build: push the primary tag when asked, then the one terminal
+    event (finished with the pushed digest, the push's failure, or cancelled)."""
+    digest = None
+    if request.push:
+        failed = False
+        events = push(client, request.primary_tag, cancel)
+        try:
+            while True:
+                event = next(events)
+                failed = failed or isinstance(event, BuildFailed)
+                yield event
+        except StopIteration as done:
+            digest = done.value
+        if cancel.is_set():
+            yield BuildCancelled(message="cancelled during push")
+            return
+        if failed:
+            return
+    yield BuildFinished(uri=request.primary_tag, digest=digest, image_id=image_id,
+                        pushed=request.push and digest is not None)
 
 
 def remove_containers(client: docker.APIClient, ids: Iterable[str]) -> None:
