@@ -30,9 +30,8 @@ import pytest
 from imagebuild_nb.cli import main
 from imagebuild_nb.cli._progress import TerminalProgress
 from imagebuild_nb.events import BuildFinished, LogLine, StepStarted
-
 from tests.service.conftest import ServiceProcess, start_service  # noqa: F401 -- fixture
-from tests.support.services import Registry, free_port
+from tests.support.services import Registry, containers_with, free_port
 
 _SCRIPT = Path(sys.executable).parent / "imagebuild"
 CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "imagebuild_nb.cli"]
@@ -109,8 +108,8 @@ USAGE_ERRORS = [
 
 def test_usage_errors_exit_2_with_a_json_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    spec = _module(tmp_path, "localhost:5001/library/busybox:latest", "localhost:5001",
-                   "test/usage", "true")
+    _module(tmp_path, "localhost:5001/library/busybox:latest", "localhost:5001",
+            "test/usage", "true")  # the images.py some of the cases name
     (tmp_path / "broken.py").write_text("import no_such_module_for_imagebuild\n")
     # A few through the console script; the rest in-process (the same main(), no start-up cost).
     for args, result in zip(USAGE_ERRORS, imagebuild_all(*(("--json", *args)
@@ -252,12 +251,6 @@ def test_failing_build_exits_1_with_step_and_log_tail(
     assert "Last log lines:\n  about-to-fail" in result.stderr
 
 
-def _containers_with(marker: str) -> list[str]:
-    out = subprocess.run(["docker", "ps", "-a", "--no-trunc", "--format", "{{.Command}}"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if marker in line]
-
-
 def _lines(stream: Any) -> queue.Queue[str]:
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
@@ -296,7 +289,7 @@ def test_sigint_cancels_the_build_exits_130_and_leaves_no_container(
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
         assert process.wait(timeout=60) == 130
         assert time.monotonic() - began < 20
-    assert not _containers_with(marker)
+    assert not containers_with(docker.from_env(), marker)
     assert not docker_client.images.list(name=f"test/sigint-{marker[:8]}")
 
 

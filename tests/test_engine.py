@@ -26,6 +26,7 @@ from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, Imag
 from imagebuild_nb.events import BuildEvent, BuildFinished, BuildStarted, LogLine, StepStarted
 from imagebuild_nb.labels import SPEC_HASH_LABEL
 from imagebuild_nb.settings import Settings
+from tests.support.services import containers_with
 
 # -- fast tier -----------------------------------------------------------------------------------
 
@@ -307,12 +308,6 @@ def test_dry_run_changes_nothing(built: Built, plain_registry: Any,
     assert httpx.get(tags_url).json() == tags_before
 
 
-def _containers_with(marker: str) -> list[str]:
-    out = subprocess.run(["docker", "ps", "-a", "--no-trunc", "--format", "{{.Command}}"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if marker in line]
-
-
 @pytest.mark.engine
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_cancel_without_waiting_leaves_no_containers(
@@ -331,7 +326,7 @@ def test_cancel_without_waiting_leaves_no_containers(
     build.cancel()
     build.wait(timeout=30, raise_on_error=False)
     assert build.status == "cancelled" and time.monotonic() - began < 10
-    assert not _containers_with(marker)
+    assert not containers_with(docker.from_env(), marker)
     assert not docker_client.images.list(name=image.reference.name)
 
 
@@ -347,7 +342,7 @@ def test_keyboard_interrupt_while_waiting_cancels_and_cleans_up(
                     and threading.Timer(0.2, _thread.interrupt_main).start())
     with pytest.raises(KeyboardInterrupt):
         build.wait(timeout=60)
-    assert build.status == "cancelled" and not _containers_with(marker)
+    assert build.status == "cancelled" and not containers_with(docker.from_env(), marker)
 
 
 @pytest.mark.engine

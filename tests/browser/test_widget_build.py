@@ -16,6 +16,7 @@ import docker
 import pytest
 
 from tests.browser.conftest import Lab, button, open_and_run, run_cell, screenshot
+from tests.support.services import containers_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine, pytest.mark.registry]
 
@@ -84,7 +85,7 @@ def test_cancel_a_slow_build_leaves_no_container(page: Any, lab: Lab, busybox_ba
 
     button(widget, "Build").click()
     page.wait_for_function(log_text_js(f"started-42-{marker}"), timeout=60_000)
-    assert _containers_with(docker_client, marker), "the RUN step should be running"
+    assert containers_with(docker_client, marker), "the RUN step should be running"
     run_cell(page, 1)  # the kernel is free while the build runs
     page.locator(".jp-OutputArea-output", has_text="side 42").wait_for()
 
@@ -95,13 +96,6 @@ def test_cancel_a_slow_build_leaves_no_container(page: Any, lab: Lab, busybox_ba
     assert cancelled_in < 30, cancelled_in
     assert button(widget, "Cancel").is_disabled()
     assert not button(widget, "Build").is_disabled()
-    assert _containers_with(docker_client, marker) == []
+    assert containers_with(docker_client, marker) == []
 
 
-def _containers_with(client: docker.DockerClient, marker: str) -> list[str]:
-    found = []
-    for container in client.containers.list(all=True, ignore_removed=True):
-        config = container.attrs.get("Config") or {}
-        if marker in json.dumps([config.get("Cmd"), config.get("Entrypoint")]):
-            found.append(container.short_id)
-    return found

@@ -25,6 +25,7 @@ from imagebuild_nb.events import (
     PushProgress,
     StepStarted,
 )
+from tests.support.services import containers_with
 
 pytestmark = [pytest.mark.engine]
 DRIVERS: dict[str, Callable[[], Builder]] = {
@@ -44,12 +45,6 @@ def _request(busybox: str, body: str, tag: str, **options: object) -> BuildReque
     dockerfile = f"FROM {busybox}\n{body}"
     return BuildRequest(dockerfile=dockerfile, context=InMemoryContext({"Dockerfile": dockerfile}),
                         tags=(tag,), network_mode="host", **options)  # type: ignore[arg-type]
-
-
-def containers_running(client: docker.DockerClient, marker: str) -> list[str]:
-    """Containers (any state) whose command mentions ``marker`` (other tests build in parallel)."""
-    return [c.id for c in client.containers.list(all=True)
-            if marker in " ".join(c.attrs.get("Args") or []) + str(c.attrs.get("Path"))]
 
 
 def _run(builder: Builder, request: BuildRequest,
@@ -83,7 +78,7 @@ def test_failing_run_names_step_exit_code_and_tail(
     assert failed.exit_code == 3
     assert failed.step and "RUN echo one && echo two && exit 3" in failed.step
     assert failed.lines[-2:] == ("one", "two")
-    assert not containers_running(docker_client, marker)  # forcerm
+    assert not containers_with(docker_client, marker)  # forcerm
 
 
 def test_cancel_mid_run_stops_promptly_and_leaves_no_container(
@@ -99,7 +94,7 @@ def test_cancel_mid_run_stops_promptly_and_leaves_no_container(
             cancel.set()
     assert isinstance(events[-1], BuildCancelled)
     assert time.monotonic() - started < 10
-    assert not containers_running(docker_client, tag)
+    assert not containers_with(docker_client, tag)
     assert not docker_client.images.list(name=tag)
     deadline = time.monotonic() + 5
     while _processes(tag) and time.monotonic() < deadline:  # the engine reaps the RUN process

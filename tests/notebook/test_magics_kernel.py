@@ -13,6 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.notebook.conftest import cell_html, cell_text
+from tests.support.services import containers_with
 
 pytestmark = [pytest.mark.kernel, pytest.mark.engine, pytest.mark.registry]
 
@@ -100,16 +101,13 @@ def test_failing_build_shows_step_and_log_tail_without_a_traceback(run_notebook,
 
 
 def _sleeping_build_container(client: docker.DockerClient, marker: str) -> bool:
-    for container in client.containers.list():
-        if marker in " ".join(container.attrs["Config"].get("Cmd") or []):
-            return True
-    return False
+    return bool(containers_with(client, marker, running_only=True))
 
 
 def test_kernel_interrupt_cancels_the_build_and_leaves_no_container(
     jupyter_env, tmp_path, busybox_base, unique_name, docker_client
 ):
-    containers_before = {c.id for c in docker_client.containers.list(all=True)}
+    containers_before = set(containers_with(docker_client, ''))
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell(SETUP.format(driver="docker-api")),
@@ -139,6 +137,6 @@ def test_kernel_interrupt_cancels_the_build_and_leaves_no_container(
     assert time.monotonic() - started < 60  # not the 120 s the RUN step would take
     assert "cancelled" in cell_text(notebook.cells[2])
     deadline = time.monotonic() + 20
-    while {c.id for c in docker_client.containers.list(all=True)} - containers_before:
+    while set(containers_with(docker_client, '')) - containers_before:
         assert time.monotonic() < deadline, "the build left a container behind"
         time.sleep(0.2)

@@ -9,7 +9,6 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-import pytest
 import yaml
 
 from imagebuild_nb.service.app import ImageBuildServiceApp

@@ -12,7 +12,8 @@ import pytest
 
 from imagebuild_nb.events import BuildCancelled, BuildFinished, LogLine, StepStarted
 from tests.service.conftest import SLOW_RUN, ServiceProcess, busybox_request
-from tests.support.services import Registry
+from tests.support.services import Registry, containers_with
+
 
 @pytest.fixture
 def service(shared_service: ServiceProcess) -> ServiceProcess:
@@ -84,8 +85,7 @@ def test_no_wait_page_shows_live_log_and_cancel_stops_the_build(
         assert not any("line-199" in getattr(e, "text", "") for e in events)
 
     def no_build_container_left() -> bool:
-        containers = docker_client.containers.list(all=True)
-        return not [c for c in containers if SLOW_RUN in " ".join(c.attrs["Config"]["Cmd"] or [])]
+        return not containers_with(docker_client, SLOW_RUN)
 
     wait_for(no_build_container_left, timeout=15)
 

@@ -21,6 +21,7 @@ from tests.service.conftest import (
 )
 from tests.support.services import AUTH_PASSWORD, AUTH_USER, Registry
 
+
 @pytest.fixture
 def service(shared_service: ServiceProcess) -> ServiceProcess:
     return shared_service

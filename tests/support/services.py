@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import httpx
 
 PLAIN_REGISTRY = os.environ.get("IMAGEBUILD_NB_PLAIN_REGISTRY", "localhost:5001")
@@ -145,3 +146,13 @@ def throwaway_registry(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def containers_with(client: docker.DockerClient, marker: str, *, running_only: bool = False) -> list[str]:
+    """Ids of containers whose command mentions ``marker``.
+
+    The list call alone (no inspect per container): a container removed meanwhile (a build's
+    RUN container being cleaned up) cannot make it fail.
+    """
+    return [entry["Id"] for entry in client.api.containers(all=not running_only)
+            if marker in entry.get("Command", "")]
