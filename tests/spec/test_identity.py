@@ -245,3 +245,18 @@ def test_any_content_change_changes_tag(tmp_path: Path, one: bytes, two: bytes) 
     first = img.tag
     (folder / "blob").write_bytes(two)
     assert (img.tag == first) == (one == two)
+
+
+def test_threaded_hashing_of_large_files_gives_the_serial_digests(tmp_path, monkeypatch):
+    from imagebuild_nb.spec import files
+
+    for i in range(80):
+        (tmp_path / f"f{i}.bin").write_bytes(bytes([i]) * (1000 + i))
+    rules = files.folder_rules(tmp_path)
+    files.clear_cache()
+    serial = files.walk_tree(tmp_path, rules)
+    monkeypatch.setattr(files, "_PARALLEL_MIN_AVERAGE", 0)  # as if every file were large
+    files.clear_cache()
+    threaded = files.walk_tree(tmp_path, rules)
+    assert threaded == serial
+    assert files.tree_digest(threaded) == files.tree_digest(serial)
