@@ -319,21 +319,17 @@ class BuildManager:
             live.log.flush()
         if is_terminal(numbered):
             live.terminal = numbered
+            # Record the outcome before any stream hears of it: a client that saw the terminal
+            # event and then reads the build's record must find it ended, never "running".
+            live.log.flush()
+            self.store.update(live.id, **_outcome(numbered), finished=time.time(),
+                              events=live.last_seq)
         live.notify()
 
     def _finish(self, live: _Live, record: BuildRecord) -> None:
         self._drain(live)
         if live.terminal is None:
             self._append(live, BuildFailed(message="the build ended without a result"))
-        terminal = live.terminal
-        changes: dict[str, object] = {"finished": time.time(), "events": live.last_seq}
-        if isinstance(terminal, BuildFinished):
-            changes.update(status=SUCCEEDED, digest=terminal.digest, image_id=terminal.image_id)
-        elif isinstance(terminal, BuildCancelled):
-            changes.update(status=CANCELLED, error=terminal.message)
-        else:
-            changes.update(status=FAILED, error=getattr(terminal, "message", "failed"))
-        self.store.update(record.id, **changes)
         if live.log is not None:
             live.log.close()
         self._remove_context(record.id)
@@ -342,7 +338,7 @@ class BuildManager:
         self._live.pop(record.id, None)
         live.done = True
         live.notify()
-        log.info("build %s ended: %s", record.id, changes["status"])
+        log.info("build %s ended: %s", record.id, live.terminal.kind if live.terminal else "?")
 
     def _remove_context(self, build_id: str) -> None:
         shutil.rmtree(self.store.build_dir(build_id) / "context", ignore_errors=True)
@@ -355,3 +351,12 @@ __all__ = [
     "QUEUED",
     "UnknownBuildError",
 ]
+
+
+def _outcome(terminal: BuildEvent) -> dict[str, object]:
+    """The record's fields for a build that ended with ``terminal``."""
+    if isinstance(terminal, BuildFinished):
+        return {"status": SUCCEEDED, "digest": terminal.digest, "image_id": terminal.image_id}
+    if isinstance(terminal, BuildCancelled):
+        return {"status": CANCELLED, "error": terminal.message}
+    return {"status": FAILED, "error": getattr(terminal, "message", "failed")}
