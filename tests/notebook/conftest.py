@@ -1,14 +1,20 @@
-"""Kernel fixtures: run notebooks with nbclient in an isolated Jupyter/IPython environment."""
+"""Fixtures: notebooks run with nbclient in an isolated Jupyter environment; headless widgets."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import comm
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from imagebuild_nb.notebook.widget import ImageBuildWidget
+from imagebuild_nb.settings import Settings
+from tests.support.widgets import URI, RecordingComm
 
 
 @pytest.fixture
@@ -60,3 +66,28 @@ def cell_html(cell: nbformat.NotebookNode) -> str:
 
 
 PYTHON = sys.executable
+
+
+# -- headless widgets (helpers in tests/support/widgets.py) ----------------------------------
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    RecordingComm.sent = []
+    monkeypatch.setattr(comm, "create_comm", RecordingComm)
+    yield RecordingComm.sent
+
+
+@pytest.fixture
+def make_widget(sent: list[Any]) -> Iterator[Callable[..., ImageBuildWidget]]:
+    made: list[ImageBuildWidget] = []
+
+    def make(engine: Any, **kwargs: Any) -> ImageBuildWidget:
+        kwargs.setdefault("flush_interval", None)
+        kwargs.setdefault("settings", Settings())
+        widget = ImageBuildWidget(URI, engine=engine, **kwargs)
+        made.append(widget)
+        return widget
+
+    yield make
+    for widget in made:
+        widget.close()

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import comm
 import pytest
 
 from imagebuild_nb.build import DryRun, ImageBuild, RemoteRun
@@ -28,105 +27,8 @@ from imagebuild_nb.events import (
 )
 from imagebuild_nb.notebook import widget_html
 from imagebuild_nb.notebook.scripted import ScriptedEngine
-from imagebuild_nb.notebook.widget import ImageBuildWidget
 from imagebuild_nb.settings import Settings
-
-URI = "localhost:5001/test/widget:abc123"
-DIGEST = "sha256:" + "ab" * 32
-
-
-class RecordingComm:
-    """Stands in for a kernel comm; records every message the widgets send."""
-
-    kernel = "recording"
-    sent: list[tuple[str, dict[str, Any]]] = []
-    _count = 0
-
-    def __init__(self, **kwargs: Any) -> None:
-        RecordingComm._count += 1
-        self.comm_id = f"comm-{RecordingComm._count}"
-
-    def open(self, *args: Any, **kwargs: Any) -> None: ...
-
-    def on_msg(self, *args: Any, **kwargs: Any) -> None: ...
-
-    def close(self, *args: Any, **kwargs: Any) -> None: ...
-
-    def send(self, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        RecordingComm.sent.append((self.comm_id, data or {}))
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    RecordingComm.sent = []
-    monkeypatch.setattr(comm, "create_comm", RecordingComm)
-    yield RecordingComm.sent
-
-
-@pytest.fixture
-def make_widget(sent: list[Any]) -> Iterator[Callable[..., ImageBuildWidget]]:
-    made: list[ImageBuildWidget] = []
-
-    def make(engine: Any, **kwargs: Any) -> ImageBuildWidget:
-        kwargs.setdefault("flush_interval", None)
-        kwargs.setdefault("settings", Settings())
-        widget = ImageBuildWidget(URI, engine=engine, **kwargs)
-        made.append(widget)
-        return widget
-
-    yield make
-    for widget in made:
-        widget.close()
-
-
-class ManualBuild:
-    """A handle whose events the test emits itself, to control exactly what each flush sees."""
-
-    def __init__(self) -> None:
-        self.callbacks: list[Callable[[BuildEvent], None]] = []
-        self.subscribed = threading.Event()
-        self.finished = threading.Event()
-        self.cancelled = threading.Event()
-        self.status = "running"
-        self.digest: str | None = None
-
-    def subscribe(self, callback: Callable[[BuildEvent], None]) -> None:
-        self.callbacks.append(callback)
-        self.subscribed.set()
-
-    def emit(self, event: BuildEvent) -> None:
-        for callback in self.callbacks:
-            callback(event)
-        if isinstance(event, BuildFinished):
-            self.status, self.digest = "built", event.digest
-            self.finished.set()
-        elif isinstance(event, BuildCancelled):
-            self.status = "cancelled"
-            self.finished.set()
-
-    def wait(self, timeout: float | None = None) -> ManualBuild:
-        self.finished.wait(timeout)
-        return self
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-
-
-class ManualEngine:
-    def __init__(self) -> None:
-        self.handle = ManualBuild()
-        self.calls: list[dict[str, Any]] = []
-
-    def check(self, image: Any) -> Any:
-        raise AssertionError("not used")
-
-    def build(self, image: Any, **kwargs: Any) -> ManualBuild:
-        self.calls.append(kwargs)
-        return self.handle
-
-
-def updates(sent: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-    return [(cid, data) for cid, data in sent if data.get("method") == "update"]
+from tests.support.widgets import DIGEST, URI, ManualEngine
 
 
 def test_check_shows_missing_then_exists_with_a_short_digest(make_widget: Any) -> None:
@@ -212,69 +114,6 @@ def test_found_existing_and_dry_run_with_real_handles(make_widget: Any) -> None:
     assert widget.wait_idle(5)
     assert widget.status == "dry-run"
     assert "RUN make" in widget.panel.value and "would run: docker build ." in widget.panel.value
-
-
-def test_one_comm_message_per_flush_whatever_the_log_volume(make_widget: Any,
-                                                            sent: list[Any]) -> None:
-    engine = ManualEngine()
-    widget = make_widget(engine)
-    sent.clear()
-    widget.build_button.click()
-    assert engine.handle.subscribed.wait(5)
-    widget.flush()  # the transition to "building" (panel + disabled controls)
-    transition = updates(sent)
-    assert 1 < len(transition) <= 7, transition
-    for burst in (10, 5_000, 50_000):
-        sent.clear()
-        for n in range(burst):
-            engine.handle.emit(LogLine(text=f"line {n}"))
-        engine.handle.emit(StepStarted(number=2, total=3, instruction="RUN x"))
-        widget.flush()
-        messages = updates(sent)
-        assert len(messages) == 1, messages
-        comm_id, data = messages[0]
-        assert comm_id == widget.panel.comm.comm_id and set(data["state"]) == {"value"}
-        assert f"line {burst - 1}" in data["state"]["value"]
-        assert len(data["state"]["value"]) < 50_000
-    sent.clear()
-    widget.flush()
-    widget.flush()
-    assert len(updates(sent)) <= 1  # nothing new: at most the elapsed-time tick
-    engine.handle.emit(BuildFinished(uri=URI, digest=DIGEST))
-    assert widget.wait_idle(5) and widget.status == "built"
-
-
-def test_flusher_thread_sends_a_few_messages_per_second(make_widget: Any,
-                                                        sent: list[Any]) -> None:
-    lines = [LogLine(text=f"line {n}") for n in range(3000)]
-    engine = ScriptedEngine(script=lines, delay=0.0003)
-    widget = make_widget(engine, flush_interval=0.1)
-    started = time.monotonic()
-    widget.build_button.click()
-    assert widget.wait_idle(30)
-    elapsed = time.monotonic() - started
-    panel = [m for m in updates(sent) if m[0] == widget.panel.comm.comm_id]
-    assert elapsed > 0.5  # the script really streamed for a while
-    assert len(panel) <= elapsed / 0.1 + 3, (len(panel), elapsed)
-    assert widget.state.status == "built" and "line 2999" in widget.panel.value
-
-
-def test_memory_stays_bounded_for_a_100k_line_log(make_widget: Any) -> None:
-    engine = ManualEngine()
-    widget = make_widget(engine, tail_lines=100)
-    widget.build_button.click()
-    assert engine.handle.subscribed.wait(5)
-    for n in range(100_000):
-        engine.handle.emit(LogLine(text=f"\x1b[36mline {n}\x1b[0m"))
-        if n % 20_000 == 0:
-            widget.flush()
-    engine.handle.emit(BuildFinished(uri=URI, digest=DIGEST))
-    assert widget.wait_idle(5)
-    assert len(widget._log.tail()) == 100
-    assert widget._log.lines_total == 100_000
-    assert "100000 log lines, last 100 shown" in widget.panel.value
-    assert len(widget.panel.value) < 40_000
-    assert widget.full_log(99_999, 1) == "line 99999"
 
 
 def test_ansi_and_carriage_returns_are_cleaned_in_the_view(make_widget: Any) -> None:
@@ -417,38 +256,3 @@ def test_text_repr_is_meaningful_where_widgets_do_not_render(make_widget: Any) -
     text = widget._repr_mimebundle_()["text/plain"]
     assert URI in text and "status: built" in text and "| last words" in text
     assert repr(widget).startswith(f"<ImageBuildWidget {URI} [built sha256:")
-
-
-def test_full_log_pager_opens_on_the_last_page(make_widget: Any) -> None:
-    widget = make_widget(ScriptedEngine(script=[LogLine(text=f"l{n}") for n in range(1200)]))
-    widget.build_button.click()
-    assert widget.wait_idle(5)
-    widget.full_log_button.value = True
-    widget.flush()
-    pager = widget.log_pager
-    assert pager.layout.display is None and pager.page_number.value == 3
-    assert "l1199" in pager.page_view.value
-    pager.page_number.value = 1
-    widget.flush()
-    assert "l0\n" in pager.page_view.value
-    widget.full_log_button.value = False
-    widget.flush()
-    assert pager.layout.display == "none"
-    assert widget.log_path and widget.full_log().count("\n") == 1200
-
-
-def test_a_fast_producer_waits_for_the_flusher_instead_of_filling_memory(make_widget: Any,
-                                                                          sent: list[Any]) -> None:
-    engine = ManualEngine()
-    widget = make_widget(engine, flush_interval=0.05, queue_limit=1000)
-    widget.build_button.click()
-    assert engine.handle.subscribed.wait(5)
-    peak = 0
-    for n in range(50_000):  # as fast as this thread can go: the bounded queue pushes back
-        engine.handle.emit(LogLine(text=f"line {n}"))
-        if n % 500 == 0:
-            peak = max(peak, widget._queue.qsize())
-    engine.handle.emit(BuildFinished(uri=URI, digest=DIGEST))
-    assert widget.wait_idle(10)
-    assert peak <= 1000 and widget._dropped == 0
-    assert widget._log.lines_total == 50_000 and "line 49999" in widget.panel.value
