@@ -51,7 +51,7 @@ def start_service(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
         [str(script), "--allow-root", f"--port={port}", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={root}", f"--ImageBuildServiceApp.state_dir={root / 'state'}",
          "--ImageBuildServiceApp.max_concurrent_builds=2",
-         "--ImageBuildServiceApp.runner_class=imagebuild_nb.service.runner.DockerApiRunner"],
+         "--ImageBuildServiceApp.runner_class=imagebuild_nb.service.engine_runner.DockerApiRunner"],
         stdout=log, stderr=log, env=env,
     )
     url = f"http://127.0.0.1:{port}"

@@ -24,10 +24,11 @@ from traitlets import Float, Int, Type, Unicode, default
 from imagebuild_nb.checkers import ExistenceChecker
 from imagebuild_nb.service import handlers
 from imagebuild_nb.service.archive import ArchiveLimits
+from imagebuild_nb.service.engine_runner import EngineRunner
 from imagebuild_nb.service.manager import BuildManager
 from imagebuild_nb.service.page import BuildPageHandler
 from imagebuild_nb.service.redact import Redactor, docker_config_secrets
-from imagebuild_nb.service.runner import BuildRunner, DockerApiRunner
+from imagebuild_nb.service.runner import BuildRunner
 from imagebuild_nb.service.store import BuildStore
 from imagebuild_nb.settings import Settings
 
@@ -75,10 +76,11 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
     def _network_mode_from_env(self) -> str | None:
         return Settings.from_env().network_mode
     runner_class = Type(
-        default_value=None,
+        default_value=EngineRunner,
         klass=object,
-        allow_none=True,
-        help="The BuildRunner class (see imagebuild_nb.service.runner); default: the local builder.",
+        help="The BuildRunner class (see imagebuild_nb.service.runner); default: the local builder "
+        "with the host's driver. imagebuild_nb.service.engine_runner.DockerApiRunner pins the "
+        "Engine API.",
     ).tag(config=True)
 
     @default("state_dir")
@@ -117,14 +119,8 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
         )
 
     def _make_runner(self) -> BuildRunner:
-        if self.runner_class is not None:
-            runner: BuildRunner = self.runner_class(network_mode=self.network_mode)
-            return runner
-        try:
-            from imagebuild_nb.service.engine_runner import EngineRunner
-        except ImportError:
-            return DockerApiRunner(network_mode=self.network_mode)
-        return EngineRunner(network_mode=self.network_mode)
+        runner: BuildRunner = self.runner_class(network_mode=self.network_mode)
+        return runner
 
     def initialize_handlers(self) -> None:
         routes: list[tuple[str, Any]] = [

@@ -1,4 +1,6 @@
-"""``EngineRunner``: the service builds with the project's own local builder (issue 5's drivers).
+"""The service builds with the project's own local builder (issue 5's drivers).
+
+``EngineRunner`` takes the host's choice of driver; ``DockerApiRunner`` pins the Engine API.
 
 The uploaded, extracted context becomes a ``DirectoryContext`` and the job a ``BuildRequest``;
 the local builder's events pass through unchanged (the service renumbers them).
@@ -13,17 +15,20 @@ import threading
 from collections.abc import Callable, Iterator
 
 from imagebuild_nb.builders import Builder, BuildRequest, DirectoryContext
+from imagebuild_nb.builders.select import local_builder
 from imagebuild_nb.events import BuildEvent, BuildStarted
 from imagebuild_nb.service.runner import BuildJob
+from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.reference import ImageReference
 
 
 def _default_builder() -> Builder:
-    from imagebuild_nb.builders.select import local_builder
-    from imagebuild_nb.settings import Settings
-
     # The service host's own choice: BuildKit CLI when usable, else the Engine API.
     return local_builder(Settings.from_env())
+
+
+def _docker_api_builder() -> Builder:
+    return local_builder(Settings.from_env(local_driver="docker-api"))
 
 
 class EngineRunner:
@@ -63,3 +68,11 @@ class EngineRunner:
         )
         yield BuildStarted(uri=job.uri, builder="remote", driver=builder.driver)
         yield from builder.build(request, cancelled)
+
+
+class DockerApiRunner(EngineRunner):
+    """The local builder pinned to the Engine API (docker-py, legacy builder), whatever the
+    host's CLI supports: the same events, push and cancel as ``builder="local"``."""
+
+    def __init__(self, *, network_mode: str | None = None) -> None:
+        super().__init__(network_mode=network_mode, builder_factory=_docker_api_builder)

@@ -5,7 +5,7 @@ runs its ``BuildRunner`` in a worker thread, whose events come back to the loop 
 are redacted, numbered (``seq`` 1, 2, ... per build: the SSE id), appended to the build's
 event log and fanned out to subscribers.
 
-    manager = BuildManager(BuildStore(state_dir), DockerApiRunner(), max_concurrent=2)
+    manager = BuildManager(BuildStore(state_dir), EngineRunner(), max_concurrent=2)
     manager.recover()                     # running-at-crash -> interrupted; queued -> re-queued
     record, deduplicated = manager.submit(Submission.from_json(body))
     async for batch in manager.follow(record.id, after=0, keepalive=15): ...

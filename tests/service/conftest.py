@@ -22,9 +22,10 @@ from imagebuild_nb.builders.remote import RemoteBuildClient
 from tests.support.services import free_port, write_docker_config
 
 SERVICE_SCRIPT = Path(sys.executable).parent / "jupyter-imagebuild"
-# The service's own Engine-API runner; the default (the project's local builder) is tested apart.
+# The local builder pinned to the Engine API (its cancel leaves containers to check); the
+# host's default driver is tested apart.
 DOCKER_API_RUNNER = (
-    "--ImageBuildServiceApp.runner_class=imagebuild_nb.service.runner.DockerApiRunner"
+    "--ImageBuildServiceApp.runner_class=imagebuild_nb.service.engine_runner.DockerApiRunner"
 )
 
 

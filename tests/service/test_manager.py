@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from imagebuild_nb.events import BuildCancelled, BuildFailed, BuildFinished, LogLine
+from imagebuild_nb.service.engine_runner import DockerApiRunner
 from imagebuild_nb.service.manager import BuildManager, _Live
-from imagebuild_nb.service.runner import DockerApiRunner
 from imagebuild_nb.service.store import BuildRecord, BuildStore
 
 
