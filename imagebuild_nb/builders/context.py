@@ -1,8 +1,8 @@
 """Small build-context sources for builders: in-memory files and a directory plus a Dockerfile.
 
 The Image spec renders its own context (``imagebuild_nb.render``); these serve hand-written
-Dockerfiles, tests and plug-ins. Both write deterministic tars (sorted entries, fixed owner and
-mtime) so the same files always make the same stream.
+Dockerfiles, tests and plug-ins. Both use the render package's deterministic tar writer
+(sorted entries, fixed owner and mtime), so the same files always make the same stream.
 
 >>> import io, tarfile
 >>> ctx = InMemoryContext({"Dockerfile": "FROM busybox\\n", "app/x.txt": b"x"})
@@ -13,25 +13,13 @@ mtime) so the same files always make the same stream.
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-_MTIME = 0
-
-
-def _info(name: str, size: int, mode: int = 0o644) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = mode
-    info.mtime = _MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
+from imagebuild_nb.render.tar import ContextEntry, write_tar
 
 
 @dataclass(frozen=True)
@@ -41,11 +29,8 @@ class InMemoryContext:
     files: Mapping[str, bytes | str] = field(default_factory=dict)
 
     def write_tar(self, stream: BinaryIO) -> None:
-        with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for name in sorted(self.files):
-                data = self.files[name]
-                raw = data.encode() if isinstance(data, str) else data
-                tar.addfile(_info(name, len(raw)), io.BytesIO(raw))
+        write_tar([ContextEntry.generated(name, _bytes(self.files[name]))
+                   for name in sorted(self.files)], stream)
 
     def file_list(self) -> list[str]:
         return sorted(self.files)
@@ -69,16 +54,18 @@ class DirectoryContext:
         return sorted(entries)
 
     def write_tar(self, stream: BinaryIO) -> None:
-        with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            raw = self.dockerfile.encode()
-            tar.addfile(_info(self.dockerfile_path, len(raw)), io.BytesIO(raw))
-            for name, path in self._walk():
-                if name == self.dockerfile_path:
-                    continue
+        entries = [ContextEntry.generated(self.dockerfile_path, self.dockerfile.encode())]
+        for name, path in self._walk():
+            if name != self.dockerfile_path:
                 st = path.stat()
-                with path.open("rb") as handle:
-                    tar.addfile(_info(name, st.st_size, st.st_mode & 0o777), handle)
+                entries.append(ContextEntry(name, "file", str(path), st.st_size,
+                                            executable=bool(st.st_mode & 0o111)))
+        write_tar(entries, stream)
 
     def file_list(self) -> list[str]:
         names = {name for name, _ in self._walk()} | {self.dockerfile_path}
         return sorted(names)
+
+
+def _bytes(data: bytes | str) -> bytes:
+    return data.encode() if isinstance(data, str) else data
