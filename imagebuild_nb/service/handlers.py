@@ -22,6 +22,7 @@ from imagebuild_nb.service import sse
 from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError
 from imagebuild_nb.service.existence import check_existence
 from imagebuild_nb.service.manager import BuildManager, MissingContextError, UnknownBuildError
+from imagebuild_nb.service.page import log_line
 from imagebuild_nb.service.store import ALL_STATUSES, BuildRecord
 from imagebuild_nb.service.submission import DIGEST_RE, Submission, SubmissionError
 from imagebuild_nb.service.uploads import ContextUpload
@@ -277,16 +278,10 @@ class LogHandler(ServiceHandler):
     @authorized
     async def get(self, build_id: str) -> None:
         self.find(build_id)
-        lines = []
-        for text in self.manager.store.read_events(build_id):
-            event = json.loads(text)
-            if event.get("kind") == "log":
-                lines.append(event["text"])
-            elif event.get("kind") == "step":
-                lines.append(f"Step {event['number']}/{event['total']} : {event['instruction']}")
-            elif event.get("kind") in ("failed", "cancelled"):
-                lines.append(f"[{event['kind']}] {event['message']}")
-        self.finish("\n".join(lines) + "\n", set_content_type="text/plain; charset=utf-8")
+        # The same lines as the build's page shows.
+        lines = (log_line(json.loads(text)) for text in self.manager.store.read_events(build_id))
+        text = "".join(f"{line}\n" for line in lines if line is not None)
+        self.finish(text, set_content_type="text/plain; charset=utf-8")
 
 
 class ExistenceHandler(ServiceHandler):
