@@ -1,5 +1,9 @@
 """File digests with a stat-keyed cache, and the filtered walk of a source folder.
 
+A walk never follows a symlink: a link is an entry of its own (hashed by its target string,
+sent as a link, as Docker sends it), and a link that leads out of the folder, judged through
+the folder's own links (``imagebuild_nb.spec.links``), is refused.
+
 The cache key is (path, size, mtime_ns, ctime_ns, inode, device): any write changes mtime and
 ctime, and ``os.utime`` cannot restore ctime. The one case a key cannot see is a same-size edit
 inside one timestamp tick (a few ms on Linux); like git's "racy" index entries, a digest is only
@@ -14,6 +18,7 @@ that recently is re-read on every call until it has aged.
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import json
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from imagebuild_nb.errors import SpecError
 from imagebuild_nb.spec.ignore import DEFAULT_JUNK, IgnoreRules
+from imagebuild_nb.spec.links import LinkLoopError, LinkTree
 
 RACY_WINDOW_NS = 2_000_000_000
 _CHUNK = 1 << 20
@@ -104,12 +110,41 @@ class TreeEntry(NamedTuple):
         return [self.path, "dir"]
 
 
-def folder_rules(root: Path, extra: IgnoreRules = IgnoreRules()) -> IgnoreRules:
+def unreadable(path: str | os.PathLike[str] | None, error: OSError,
+               argument: str) -> SpecError:
+    """The error for a file or folder the walk or the hashing cannot read, with the fix."""
+    where = os.fspath(path) if path is not None else "a file"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        hint = (f"let the user running Python ({_user()}) read it (chmod/chown), or leave it "
+                "out with a .dockerignore rule")
+    elif error.errno == errno.ENOENT:
+        hint = "it was moved or deleted while the files were read: run the call again"
+    else:
+        hint = "fix or remove the file, or leave it out with a .dockerignore rule"
+    return SpecError(f"{argument}: cannot read {where}: {error.strerror or error}",
+                     argument=argument, hint=hint)
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return f"uid {os.geteuid()}"
+
+
+def folder_rules(root: Path, extra: IgnoreRules = IgnoreRules(), *,
+                 argument: str = "src") -> IgnoreRules:
     """Junk defaults, then the folder's own .dockerignore, then rules from with_dockerignore."""
     rules = DEFAULT_JUNK
     own = root / ".dockerignore"
     if own.is_file():
-        rules = rules + IgnoreRules.parse(own.read_text(encoding="utf-8", errors="replace"))
+        try:
+            text = own.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            raise unreadable(own, error, argument) from error
+        rules = rules + IgnoreRules.parse(text)
     return rules + extra
 
 
@@ -117,7 +152,11 @@ def walk_tree(root: Path, rules: IgnoreRules, *, argument: str = "src") -> list[
     """All non-ignored entries under ``root``, sorted by path, files with their digests."""
     with _collector_paused():
         entries, pending = _walk(str(root), rules, argument)
-        entries.extend(_digest_all(pending))
+        _check_links(entries, argument)
+        try:
+            entries.extend(_digest_all(pending))
+        except OSError as error:
+            raise unreadable(error.filename, error, argument) from error
         entries.sort()
     return entries
 
@@ -151,25 +190,27 @@ def _walk(top: str, rules: IgnoreRules,
         try:
             scanned = list(os.scandir(folder))
         except OSError as error:
-            raise SpecError(f"{argument}: cannot read folder {folder}: {error.strerror}",
-                            argument=argument) from error
+            raise unreadable(folder, error, argument) from error
         for item in scanned:
             rel = prefix + item.name
             skip = excluded(rel)
-            if item.is_dir(follow_symlinks=False):
-                if not skip:
-                    entries.append(TreeEntry(rel, "dir", item.path))
-                if not skip or not prune:
-                    stack.append((item.path, rel + "/"))
-                continue
-            if skip:
-                continue
-            st = item.stat(follow_symlinks=False)
-            if stat.S_ISREG(st.st_mode):
-                pending.append((rel, item.path, st))
-            elif stat.S_ISLNK(st.st_mode):
-                entries.append(TreeEntry(rel, "symlink", item.path,
-                                         linkname=_safe_link(item.path, rel, argument)))
+            try:
+                if item.is_dir(follow_symlinks=False):
+                    if not skip:
+                        entries.append(TreeEntry(rel, "dir", item.path))
+                    if not skip or not prune:
+                        stack.append((item.path, rel + "/"))
+                    continue
+                if skip:
+                    continue
+                st = item.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode):
+                    pending.append((rel, item.path, st))
+                elif stat.S_ISLNK(st.st_mode):
+                    entries.append(TreeEntry(rel, "symlink", item.path,
+                                             linkname=os.readlink(item.path)))
+            except OSError as error:
+                raise unreadable(item.path, error, argument) from error
             # sockets, fifos and devices cannot go into an image context: skipped.
     return entries, pending
 
@@ -201,15 +242,26 @@ def _digest_all(pending: list[_Pending]) -> list[TreeEntry]:
             for (rel, path, st), digest in zip(pending, digests)]
 
 
-def _safe_link(path: str, rel: str, argument: str) -> str:
-    target = os.readlink(path)
-    resolved = os.path.normpath(os.path.join(os.path.dirname(rel), target))
-    if os.path.isabs(target) or resolved == ".." or resolved.startswith("../"):
-        raise SpecError(f"{argument}: symlink {rel!r} -> {target!r} points outside the folder",
-                        argument=argument,
-                        hint="replace the link with the file, or make it relative and inside "
-                        "the folder (or exclude it with a .dockerignore rule)")
-    return target
+def _check_links(entries: list[TreeEntry], argument: str) -> None:
+    """Refuse a link that leads out of the folder, resolved through the folder's own links
+    (those being sent), as the build service will judge it."""
+    links = {e.path: e.linkname or "" for e in entries if e.kind == "symlink"}
+    if not links:
+        return
+    tree = LinkTree(links)
+    for path, target in sorted(links.items()):
+        try:
+            inside = tree.resolve(path, target) is not None
+        except LinkLoopError as error:
+            raise SpecError(f"{argument}: symlink {path!r} -> {target!r} cannot be resolved: "
+                            f"{error}", argument=argument,
+                            hint="break the link loop, or exclude the links with a "
+                            ".dockerignore rule") from None
+        if not inside:
+            raise SpecError(f"{argument}: symlink {path!r} -> {target!r} points outside the "
+                            "folder", argument=argument,
+                            hint="replace the link with the file, or make it relative and "
+                            "inside the folder (or exclude it with a .dockerignore rule)")
 
 
 def tree_digest(entries: list[TreeEntry]) -> str:

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagebuild_nb.spec.base import DockerfileBase
-from imagebuild_nb.spec.files import TreeEntry, file_digest, folder_rules, tree_digest, walk_tree
+from imagebuild_nb.spec.files import (
+    TreeEntry,
+    file_digest,
+    folder_rules,
+    tree_digest,
+    unreadable,
+    walk_tree,
+)
 from imagebuild_nb.spec.ignore import IgnoreRules
 from imagebuild_nb.spec.layers import (
     CACertificates,
@@ -59,26 +66,22 @@ def image_rules(layers: tuple[Layer, ...]) -> IgnoreRules:
 
 
 def _read_text(path: str, argument: str) -> str:
-    from imagebuild_nb.errors import SpecError
-
     try:
         return Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as error:
-        raise SpecError(f"{argument}: cannot read {path}: {error.strerror}",
-                        argument=argument) from error
+        raise unreadable(path, error, argument) from error
 
 
 def _single(path: str, argument: str) -> TreeEntry:
-    from imagebuild_nb.errors import SpecError
-
+    """A file the user named: a link to it is followed (they chose that file), so the entry's
+    source is the resolved path and the context never opens a link."""
     try:
-        st = os.stat(path)
-        digest = file_digest(path, st)
+        source = os.path.realpath(path)
+        st = os.stat(source)
+        digest = file_digest(source, st)
     except OSError as error:
-        raise SpecError(f"{argument}: cannot read {path}: {error.strerror}",
-                        argument=argument, hint="the file was moved or deleted after it was "
-                        "added to the spec") from error
-    return TreeEntry(os.path.basename(path), "file", path, size=st.st_size,
+        raise unreadable(path, error, argument) from error
+    return TreeEntry(os.path.basename(path), "file", source, size=st.st_size,
                      executable=bool(st.st_mode & 0o111), digest=digest)
 
 
@@ -117,7 +120,8 @@ def snapshot(image: Image) -> Snapshot:
     if isinstance(base, DockerfileBase):
         dockerfile_text = _read_text(base.dockerfile, "path")
         context = Path(base.context)
-        context_entries = tuple(walk_tree(context, folder_rules(context), argument="context"))
+        context_entries = tuple(walk_tree(context, folder_rules(context, argument="context"),
+                                          argument="context"))
         base_doc: dict[str, Any] = {
             "type": base.kind,
             "dockerfile_sha256": hashlib.sha256(dockerfile_text.encode()).hexdigest(),

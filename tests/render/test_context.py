@@ -110,6 +110,34 @@ def test_symlink_escapes_are_refused(tree: Path, target: str) -> None:
     assert info.value.argument == "src"
 
 
+def test_a_link_chain_through_the_folder_own_links_is_refused(tree: Path) -> None:
+    """``s -> .`` makes ``s/s/../..`` climb two folders although it reads as staying put."""
+    secret = tree / "secret.txt"
+    secret.write_text("host secret")
+    (tree / "src" / "s").symlink_to(".")
+    depth = len((tree / "src").parts) + 2
+    chain = "/".join(["s"] * depth + [".."] * depth) + str(secret)
+    (tree / "src" / "a").symlink_to(chain)
+    assert (tree / "src" / "a").read_text() == "host secret"  # the kernel does climb out
+    with pytest.raises(SpecError, match="'a'.*outside the folder") as info:
+        image(tree).uri
+    assert info.value.argument == "src"
+
+
+def test_links_inside_the_folder_are_sent_as_links(tree: Path) -> None:
+    (tree / "src" / "s").symlink_to(".")
+    (tree / "src" / "pkglink").symlink_to("s/pkg")
+    (tree / "src" / "pkg" / "up").symlink_to("../s/run.sh")
+    entries = {e.path: e for e in image(tree).build_context().entries}
+    assert entries["layers/1/pkglink"].kind == "symlink"
+    assert entries["layers/1/pkglink"].linkname == "s/pkg"
+    assert entries["layers/1/pkg/up"].linkname == "../s/run.sh"
+    assert not any(path.startswith("layers/1/pkglink/") for path in entries)
+    infos = {m.name: m for m in members(b"".join(image(tree).build_context().iter_tar()))}
+    assert infos["layers/1/s"].issym() and infos["layers/1/s"].linkname == "."
+    assert infos["layers/1/pkg/up"].issym() and infos["layers/1/pkg/up"].size == 0
+
+
 def test_dockerfile_context_is_the_root_and_dockerfile_cannot_collide(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx\n")
     (tmp_path / ".imagebuild-nb").mkdir()
