@@ -3,6 +3,8 @@
 Protocol (docker/docker-credential-helpers): the server URL on stdin, a JSON object
 ``{"ServerURL", "Username", "Secret"}`` on stdout; ``Username == "<token>"`` means the secret
 is an identity token. "credentials not found" exits non-zero and is not an error for us.
+A helper's output never reaches an error message or a log: it can hold the very secrets it
+guards. Errors name the helper and its exit status instead.
 """
 
 from __future__ import annotations
@@ -49,12 +51,15 @@ def run_credential_helper(name: str, server_url: str, *, timeout: float) -> Cred
             "unlock it in a terminal, or configure credentials explicitly",
         ) from None
     if completed.returncode != 0:
-        message = (completed.stdout + completed.stderr).strip()
-        if _NOT_FOUND in message.lower():
+        # Read, never echoed: helpers print tokens and passwords in debug and usage lines.
+        if _NOT_FOUND in (completed.stdout + completed.stderr).lower():
             return None
         raise RegistryAuthError(
-            f"credential helper {program} failed for {server_url}: {message or 'no output'}",
-            hint=f"check `echo {server_url} | {program} get` in a terminal",
+            f"credential helper {program} failed for {server_url} "
+            f"(exit status {completed.returncode}; its output is not shown, it may hold secrets)",
+            hint=f"run `echo {server_url} | {program} get` in a terminal to see why "
+            "(log in again with the helper's own tool, or fix its configuration), "
+            "or remove it from credHelpers/credsStore in the Docker config",
         )
     try:
         payload = json.loads(completed.stdout)

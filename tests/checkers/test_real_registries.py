@@ -4,6 +4,8 @@ with a custom CA, an OCI index with two platforms, a registry that stops, deleti
 
 from __future__ import annotations
 
+import json
+import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from imagebuild_nb.checkers import ExistenceChecker
 from imagebuild_nb.labels import SPEC_HASH_LABEL
 from imagebuild_nb.settings import Settings
+from tests.support.cred_helpers import install_helper
 from tests.support.oci_upload import Uploader
 from tests.support.registry_launcher import LaunchedRegistry, launch_registry
 from tests.support.services import Registry
@@ -187,3 +190,19 @@ def test_check_many_mixes_present_absent_and_local(checker, plain_registry: Regi
     refs = [busybox_base, f"{plain_registry.host}/nope/nothing:1", busybox_base]
     results = checker.check_many(refs)
     assert [r.state for r in results] == ["exists", "missing", "exists"]
+
+
+def test_a_failing_credential_helper_is_named_never_echoed(
+    auth_registry: Registry, docker_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    secret = "s3cr3t-from-the-helper"
+    install_helper(tmp_path / "bin", "leaky", f'echo "token={secret}"; echo "pw {secret}" >&2; exit 2\n')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    directory = docker_config({})
+    (directory / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.host: "leaky"}}))
+    with ExistenceChecker(SETTINGS) as checker:
+        result = checker.check(f"{auth_registry.host}/library/busybox:latest")
+    assert result.unknown and result.reason is not None
+    assert secret not in result.reason and secret not in repr(result) and secret not in str(result.to_dict())
+    assert result.reason.startswith("denied:")
+    assert "docker-credential-leaky" in result.reason and "exit status 2" in result.reason
