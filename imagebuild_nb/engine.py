@@ -32,14 +32,15 @@ from imagebuild_nb.builders.target import BuildTarget
 from imagebuild_nb.errors import ImageBuildError
 from imagebuild_nb.events import BuildEvent, BuildFinished, BuildStarted
 from imagebuild_nb.settings import Settings
+from imagebuild_nb.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Single flight across engine instances: the magics make a fresh engine per call.
-_inflight_lock = threading.Lock()
-_inflight: dict[tuple[str, str], ImageBuild] = {}
+# Single flight across engine instances (the magics make a fresh engine per call), keyed by
+# (builder name, image URI).
+_flights: SingleFlight[tuple[str, str], ImageBuild] = SingleFlight()
 
 
 class _either(Generic[T]):
@@ -150,15 +151,35 @@ class ImageBuildEngine:
         if dry_run:
             return ImageBuild.planned(self._dry_run(image, chosen, force), reason="dry run")
         chosen.ensure_available()  # engine down: the clear error comes before anything else
-        key = (name, identity.uri)
-        with _inflight_lock:
-            running = _inflight.get(key)
-        if running is not None and not running.done:
-            log.info("joining the build of %s already running in this process", identity.uri)
-            return running.wait() if wait else running
         if identity.is_default_base and not force:
             return ImageBuild.found_existing(identity.uri, digest=None, builder=name,
                                              driver=chosen.driver)
+        key = (name, identity.uri)
+        while True:
+            flight, leading = _flights.lead_or_join(key)
+            if leading:
+                break
+            # Join outside any lock: other keys and the build's own callbacks never wait on us.
+            log.info("joining the build of %s already running in this process", identity.uri)
+            shared = flight.outcome()
+            if shared is not None and not (force and shared.found):
+                return shared.wait() if wait else shared
+            # The leader failed before building, or found the image while we must rebuild it.
+        try:
+            handle = self._start(image, identity, name, chosen, force,
+                                 on_done=lambda finished: _flights.land(key, flight, finished))
+        except BaseException:
+            _flights.land(key, flight, None)  # joiners make the call themselves
+            raise
+        if handle.done:  # found existing: nothing to join once it is shared
+            _flights.land(key, flight, handle)
+        else:
+            _flights.share(flight, handle)
+        return handle.wait() if wait else handle
+
+    def _start(self, image: Any, identity: _Identity, name: str, chosen: Builder, force: bool,
+               on_done: Callable[[ImageBuild], None]) -> ImageBuild:
+        """The leader's part: check existence, then start the build when one is needed."""
         reason, existence = self._why_build(identity, force, name)
         if reason is None:
             return ImageBuild.found_existing(identity.uri, digest=existence.digest, builder=name,
@@ -167,11 +188,6 @@ class ImageBuildEngine:
             chosen.driver, network_mode=self.settings.network_mode, no_cache=force)
         handle = ImageBuild(identity.uri, builder=name, driver=chosen.driver, reason=reason)
         handle.existence = existence
-        with _inflight_lock:
-            running = _inflight.get(key)
-            if running is not None and not running.done:
-                return running.wait() if wait else running
-            _inflight[key] = handle
 
         events: Callable[[threading.Event], Iterator[BuildEvent]]
         start = getattr(chosen, "start", None)
@@ -191,13 +207,7 @@ class ImageBuildEngine:
                     self._forget(identity.uri)
                 yield event
 
-        def done(finished: ImageBuild) -> None:
-            with _inflight_lock:
-                if _inflight.get(key) is finished:
-                    del _inflight[key]
-
-        handle.start(run, on_done=done)
-        return handle.wait() if wait else handle
+        return handle.start(run, on_done=on_done)
 
     def _placed(self, image: Any) -> Any:
         """An image that names no registry goes to the configured one (``settings.registry``);
