@@ -61,6 +61,8 @@ class BuildStarted(BuildEvent):
     builder: str
     driver: str = ""
     reason: str = ""  # why a build happens ("missing", "force", "latest tag", "existence unknown: ...")
+    # The Dockerfile being built, so views can number the user's steps and fold the engine's own.
+    dockerfile: str = ""
 
 
 @dataclass(frozen=True)
