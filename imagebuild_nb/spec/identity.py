@@ -86,6 +86,10 @@ def _single(path: str, argument: str) -> TreeEntry:
 
 
 def _layer(layer: Layer, rules: IgnoreRules) -> tuple[dict[str, Any], tuple[TreeEntry, ...]]:
+    from imagebuild_nb.spec.projects import PROJECT_LAYERS, project_document
+
+    if isinstance(layer, PROJECT_LAYERS):
+        return project_document(layer, rules)
     doc = layer.to_dict()
     if isinstance(layer, SourceFolder):
         entries = walk_tree(Path(layer.src), folder_rules(Path(layer.src), rules))
@@ -97,7 +101,8 @@ def _layer(layer: Layer, rules: IgnoreRules) -> tuple[dict[str, Any], tuple[Tree
                 "executable": entry.executable}, (entry,)
     if isinstance(layer, Requirements):
         entry = _single(layer.path, "path")
-        return {"type": layer.kind, "sha256": entry.digest}, (entry,)
+        options = {k: v for k, v in doc.items() if k != "path" and v not in (None, [], False)}
+        return {**options, "sha256": entry.digest}, (entry,)
     if isinstance(layer, CACertificates):
         entries = tuple(_single(path, "paths") for path in layer.paths)
         return {"type": layer.kind, "sha256": [e.digest for e in entries]}, entries

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,8 @@ from imagebuild_nb.spec.base import Base, DebianBase, DockerfileBase, RegistryBa
 from imagebuild_nb.spec.identity import Snapshot, snapshot
 from imagebuild_nb.spec.reference import (
     ImageReference,
+    validate_name,
     validate_registry,
-    validate_repository,
     validate_tag,
 )
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from imagebuild_nb.render.context import BuildContext
     from imagebuild_nb.settings import Settings
 
+PlatformArg = str | tuple[str, ...] | None
 # Used when an image with layers was given no name.
 DEFAULT_NAME = "imagebuild-nb"
 CONTENT_TAG_LENGTH = 32
@@ -56,59 +58,133 @@ class Image:
     explicit_tag: str | None = None
     platform: str | None = None
     layers: tuple[L.Layer, ...] = ()
+    # What this spec was converted from (e.g. a flyte.Image), shown in dry runs and results;
+    # not part of the identity or of equality.
+    origin: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     # -- constructors ------------------------------------------------------------------------
 
     @classmethod
-    def from_debian_base(cls, python_version: str = "3.11", *, name: str | None = None,
-                         registry: str | None = None, tag: str | None = None,
-                         platform: str | None = None) -> Image:
+    def from_debian_base(cls, python_version: tuple[int, int] | str | None = None,
+                         flyte_version: str | None = None, install_flyte: bool = False,
+                         registry: str | None = None, registry_secret: object = None,
+                         name: str | None = None, platform: PlatformArg = None, *,
+                         tag: str | None = None) -> Image:
         """The official ``python:<version>-slim`` image (a mirror may serve it; see Settings).
+
+        Flyte's signature. ``python_version`` is ``(3, 12)`` or ``"3.12"``; by default the
+        version of the Python running this code. ``install_flyte=True`` adds
+        ``pip install flyte`` (``flyte_version`` pins it). ``registry_secret`` is accepted for
+        Flyte's sake: credentials come from the Docker CLI's config (``docker login``).
 
         >>> Image.from_debian_base(python_version="3.12").uri
         'python:3.12-slim'
+        >>> Image.from_debian_base(python_version=(3, 12)).uri
+        'python:3.12-slim'
         """
-        return cls._new(DebianBase.create(python_version), name, registry, tag, platform)
+        image = cls._new(DebianBase.create(_python_version(python_version)), name, registry, tag,
+                         platform)
+        if flyte_version is not None and not isinstance(flyte_version, str):
+            raise SpecError("flyte_version must be a string such as '2.12.1'",
+                            argument="flyte_version")
+        if install_flyte:
+            version = (flyte_version or "").lstrip("v")
+            image = image.with_pip_packages(f"flyte=={version}" if version else "flyte")
+        return image
 
     @classmethod
-    def from_base(cls, reference: str, *, name: str | None = None, registry: str | None = None,
-                  tag: str | None = None, platform: str | None = None) -> Image:
+    def from_base(cls, image_uri: str, *, name: str | None = None, registry: str | None = None,
+                  tag: str | None = None, platform: PlatformArg = None) -> Image:
         """Any image as the base; layers may be added directly.
 
         >>> Image.from_base("localhost:5001/base:1", name="x", registry="localhost:5001"
         ...                 ).with_commands(["true"]).uri.startswith("localhost:5001/x:")
         True
         """
-        return cls._new(RegistryBase.create(reference), name, registry, tag, platform)
+        return cls._new(RegistryBase.create(image_uri), name, registry, tag, platform)
 
     @classmethod
-    def from_dockerfile(cls, path: str | os.PathLike[str], *, name: str | None = None,
-                        registry: str | None = None, context: str | os.PathLike[str] | None = None,
-                        build_args: Mapping[str, str] | None = None, tag: str | None = None,
-                        platform: str | None = None) -> Image:
+    def from_dockerfile(cls, file: str | os.PathLike[str], registry: str | None = None,
+                        name: str | None = None, platform: PlatformArg = None, *,
+                        context: str | os.PathLike[str] | None = None,
+                        build_args: Mapping[str, str] | None = None,
+                        tag: str | None = None) -> Image:
         """A Dockerfile; the build context is its folder unless ``context`` is given.
 
         The tag covers the Dockerfile, the (.dockerignore-filtered) context and the build args.
         """
-        return cls._new(DockerfileBase.create(path, context, build_args), name, registry, tag,
+        return cls._new(DockerfileBase.create(file, context, build_args), name, registry, tag,
                         platform)
 
     @classmethod
+    def from_uv_script(cls, script: str | os.PathLike[str], *, name: str,
+                       registry: str | None = None, registry_secret: object = None,
+                       python_version: tuple[int, int] | str | None = None,
+                       index_url: str | None = None,
+                       extra_index_urls: Sequence[str] | str | None = None, pre: bool = False,
+                       extra_args: Sequence[str] | str | None = None,
+                       platform: PlatformArg = None, secret_mounts: object = None,
+                       tag: str | None = None) -> Image:
+        """The Debian/Python base plus the dependencies the script declares (PEP 723)::
+
+            # /// script
+            # dependencies = ["polars"]
+            # ///
+        """
+        from imagebuild_nb.spec.projects import UVScript
+
+        base = cls.from_debian_base(python_version, registry=registry, name=name,
+                                    platform=platform, tag=tag)
+        return base._add(UVScript.create(script, index_url=index_url,
+                                         extra_index_urls=extra_index_urls, pre=pre,
+                                         extra_args=extra_args, secret_mounts=secret_mounts))
+
+    def clone(self, registry: str | None = None, registry_secret: object = None,
+              name: str | None = None, base_image: str | None = None,
+              python_version: tuple[int, int] | str | None = None,
+              addl_layer: L.Layer | None = None, extendable: bool | None = None,
+              platform: PlatformArg = None, *, tag: str | None = None) -> Image:
+        """A copy with another registry, name, base, Python version, platform or one more layer.
+
+        Flyte's signature; ``None`` keeps the current value. Every Image here can take layers
+        (``extendable`` is accepted and changes nothing) except one built from a Dockerfile.
+        """
+        image = self
+        if base_image is not None or python_version is not None:
+            if isinstance(self.base, DockerfileBase):
+                raise SpecError("a Dockerfile image has no base to replace", argument="base_image",
+                                hint="edit the Dockerfile's FROM line")
+            base: Base = self.base
+            if base_image is not None:
+                base = RegistryBase.create(base_image)
+            elif isinstance(base, DebianBase):
+                base = DebianBase.create(_python_version(python_version))
+            image = dataclasses.replace(image, base=base)
+        changed = Image._new(image.base, name if name is not None else image.name,
+                             registry if registry is not None else image.registry,
+                             tag if tag is not None else image.explicit_tag,
+                             platform if platform is not None else image.platform)
+        image = dataclasses.replace(image, name=changed.name, registry=changed.registry,
+                                    explicit_tag=changed.explicit_tag, platform=changed.platform)
+        if addl_layer is not None:
+            if not isinstance(addl_layer, L.Layer):
+                raise SpecError(f"addl_layer must be a layer of imagebuild_nb, got "
+                                f"{type(addl_layer).__name__}", argument="addl_layer",
+                                hint="use the with_* methods, or imagebuild_nb.as_image() on a "
+                                     "flyte.Image")
+            image = image._add(addl_layer)
+        return image
+
+    @classmethod
     def _new(cls, base: Base, name: str | None, registry: str | None, tag: str | None,
-             platform: str | None) -> Image:
+             platform: PlatformArg) -> Image:
         if name is not None:
-            if isinstance(name, str) and ("/" in name and ("." in name.split("/")[0]
-                                                             or ":" in name.split("/")[0])):
-                raise SpecError(f"name={name!r} contains a registry host", argument="name",
-                                hint="pass the host separately: name='app', "
-                                "registry='localhost:5001'")
-            validate_repository(name, argument="name")
+            validate_name(name, argument="name")  # Docker's rules: 'localhost/x' names a host
         if registry is not None:
             validate_registry(registry, argument="registry")
         if tag is not None:
             validate_tag(tag, argument="tag")
-        if platform is not None:
-            _validate_platform(platform)
+        platform = _one_platform(platform)
         return cls(base=base, name=name, registry=registry, explicit_tag=tag, platform=platform)
 
     # -- layers ------------------------------------------------------------------------------
@@ -120,51 +196,119 @@ class Image:
                             "from Image.from_base(...) and add layers there")
         return dataclasses.replace(self, layers=self.layers + (layer,))
 
-    def with_apt_packages(self, *packages: str) -> Image:
-        """``apt-get install`` the packages (lists cleaned): ``.with_apt_packages("git", "jq")``."""
-        return self._add(L.AptPackages.create(packages))
+    def with_apt_packages(self, *packages: str, secret_mounts: object = None) -> Image:
+        """``apt-get install`` the packages (lists cleaned): ``.with_apt_packages("git", "jq")``.
+
+        ``secret_mounts``: secrets its RUN step reads (see :mod:`imagebuild_nb.spec.secrets`).
+        """
+        return self._add(L.AptPackages.create(packages, secret_mounts))
 
     def with_pip_packages(self, *packages: str, index_url: str | None = None,
                           extra_index_urls: Sequence[str] | str | None = (), pre: bool = False,
-                          extra_args: Sequence[str] | str | None = ()) -> Image:
-        """``pip install`` into the image's virtual environment (/opt/venv, on PATH).
+                          extra_args: Sequence[str] | str | None = (),
+                          secret_mounts: object = None) -> Image:
+        """Install into the image's virtual environment (/opt/venv, on PATH) with uv (or pip).
 
         >>> _ = Image.from_debian_base().with_pip_packages("pandas==2.2.3", pre=True)
         """
         return self._add(L.PipPackages.create(packages, index_url, extra_index_urls, pre,
-                                              extra_args))
+                                              extra_args, secret_mounts))
 
-    def with_requirements(self, path: str | os.PathLike[str]) -> Image:
-        """``pip install -r`` a requirements file (its content counts for the tag)."""
-        return self._add(L.Requirements.create(path))
+    def with_requirements(self, file: str | os.PathLike[str], index_url: str | None = None,
+                          extra_index_urls: Sequence[str] | str | None = None,
+                          pre: bool = False, extra_args: Sequence[str] | str | None = None,
+                          secret_mounts: object = None) -> Image:
+        """Install a requirements file (its content counts for the tag)."""
+        return self._add(L.Requirements.create(file, index_url, extra_index_urls, pre,
+                                               extra_args, secret_mounts))
 
-    def with_commands(self, commands: Sequence[str]) -> Image:
-        """One ``RUN`` per shell command, in order: ``.with_commands(["make", "make test"])``."""
-        return self._add(L.Commands.create(commands))
+    def with_commands(self, commands: Sequence[str] | str, secret_mounts: object = None) -> Image:
+        """One ``RUN`` per shell command, in order: ``.with_commands(["make", "make test"])``.
 
-    def with_env_vars(self, env: Mapping[str, str]) -> Image:
-        """Set environment variables; values are kept verbatim (no ``$`` expansion)."""
-        return self._add(L.EnvVars.create(env))
-
-    def with_workdir(self, path: str) -> Image:
-        """Set the working directory (an absolute path) for later steps and at runtime."""
-        return self._add(L.Workdir.create(path))
-
-    def with_source_folder(self, src: str | os.PathLike[str], dst: str = ".") -> Image:
-        """Copy a folder's contents to ``dst`` (relative to the workdir unless absolute).
-
-        Junk (.git, __pycache__, *.pyc, .ipynb_checkpoints, .venv) is skipped; the folder's own
-        .dockerignore and rules from :meth:`with_dockerignore` apply.
+        A single string is one command (Flyte's meaning).
         """
+        return self._add(L.Commands.create(commands, secret_mounts))
+
+    def with_env_vars(self, env_vars: Mapping[str, str]) -> Image:
+        """Set environment variables, as a Dockerfile ``ENV`` line would.
+
+        ``$NAME`` and ``${NAME}`` expand from the base image and earlier layers
+        (``{"PATH": "/opt/tools/bin:$PATH"}``), ``\\$`` keeps a literal dollar, and ``$(...)`` or
+        backticks stay plain text (ENV runs no shell).
+        """
+        return self._add(L.EnvVars.create(env_vars))
+
+    def with_workdir(self, workdir: str) -> Image:
+        """Set the working directory (an absolute path) for later steps and at runtime."""
+        return self._add(L.Workdir.create(workdir))
+
+    def with_source_folder(self, src: str | os.PathLike[str], dst: str = ".",
+                           copy_contents_only: bool = False) -> Image:
+        """Copy a folder into the image, as Flyte does: ``src`` lands as ``./<name of src>``.
+
+        With ``dst`` (or ``copy_contents_only=True``) its contents go to ``dst`` instead;
+        relative paths are relative to the workdir. Junk (.git, __pycache__, *.pyc,
+        .ipynb_checkpoints, .venv) is skipped; the folder's own .dockerignore and rules from
+        :meth:`with_dockerignore` apply.
+        """
+        if not isinstance(copy_contents_only, bool):
+            raise SpecError("copy_contents_only must be True or False",
+                            argument="copy_contents_only")
+        if not copy_contents_only and dst == "." and isinstance(src, (str, os.PathLike)):
+            name = os.path.basename(os.path.abspath(os.fspath(src)))
+            dst = f"./{name}" if name else dst
         return self._add(L.SourceFolder.create(src, dst))
 
-    def with_source_file(self, src: str | os.PathLike[str], dst: str = ".") -> Image:
-        """Copy one file; a ``dst`` ending in '/' (or '.') keeps the file's name."""
+    def with_source_file(self, src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                         dst: str = ".") -> Image:
+        """Copy a file (or each file of a list); a ``dst`` ending in '/' (or '.') keeps names."""
+        if isinstance(src, (list, tuple)):
+            names = [os.path.basename(os.fspath(path)) for path in src]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise SpecError(f"src: files with the same name would overwrite each other at "
+                                f"{dst!r}: {twice}", argument="src",
+                                hint="copy them in separate calls with different dst")
+            image = self
+            for path in src:
+                image = image._add(L.SourceFile.create(path, dst))
+            return image
         return self._add(L.SourceFile.create(src, dst))
 
     def with_dockerignore(self, path: str | os.PathLike[str]) -> Image:
         """Apply a .dockerignore file's rules to every source folder of this image."""
         return self._add(L.DockerIgnore.create(path))
+
+    def with_uv_project(self, pyproject_file: str | os.PathLike[str],
+                        uvlock: str | os.PathLike[str] | None = None,
+                        index_url: str | None = None,
+                        extra_index_urls: Sequence[str] | str | None = None, pre: bool = False,
+                        extra_args: Sequence[str] | str | None = None,
+                        secret_mounts: object = None,
+                        project_install_mode: str = "dependencies_only") -> Image:
+        """``uv sync`` a project's dependencies into /opt/venv (uv.lock beside it by default).
+
+        ``project_install_mode="install_project"`` copies the whole project and installs it too.
+        """
+        from imagebuild_nb.spec.projects import UVProject
+
+        return self._add(UVProject.create(pyproject_file, uvlock, index_url, extra_index_urls,
+                                          pre, extra_args, secret_mounts, project_install_mode))
+
+    def with_poetry_project(self, pyproject_file: str | os.PathLike[str],
+                            poetry_lock: str | os.PathLike[str] | None = None,
+                            extra_args: Sequence[str] | str | None = None,
+                            secret_mounts: object = None,
+                            project_install_mode: str = "dependencies_only") -> Image:
+        """``poetry install`` a project into /opt/venv (poetry.lock beside it by default)."""
+        from imagebuild_nb.spec.projects import PoetryProject
+
+        return self._add(PoetryProject.create(pyproject_file, poetry_lock, extra_args,
+                                              secret_mounts, project_install_mode))
+
+    def with_labels(self, labels: Mapping[str, str]) -> Image:
+        """Add labels to the image config: ``.with_labels({"team": "ml"})``."""
+        return self._add(L.Labels.create(labels))
 
     def with_registry(self, registry: str | None) -> Image:
         """The same spec, pushed to ``registry`` (None: kept in the local engine).
@@ -251,6 +395,7 @@ class Image:
             "tag": self.explicit_tag,
             "platform": self.platform,
             "layers": [layer.to_dict() for layer in self.layers],
+            **({"origin": self.origin} if self.origin else {}),
         }
 
     @classmethod
@@ -260,7 +405,7 @@ class Image:
 
         if not isinstance(data, Mapping):
             raise SpecError("an image spec must be a JSON object", argument="data")
-        allowed = {"version", "base", "name", "registry", "tag", "platform", "layers"}
+        allowed = {"version", "base", "name", "registry", "tag", "platform", "layers", "origin"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise SpecError(f"unknown fields in image spec: {unknown}", argument="data",
@@ -274,7 +419,9 @@ class Image:
         layers = data.get("layers") or []
         if not isinstance(layers, list):
             raise SpecError("layers must be a list", argument="layers")
-        return dataclasses.replace(image, layers=tuple(layer_from_dict(item) for item in layers))
+        origin = data.get("origin")
+        return dataclasses.replace(image, layers=tuple(layer_from_dict(item) for item in layers),
+                                   origin=origin if isinstance(origin, str) else None)
 
     # -- display -----------------------------------------------------------------------------
 
@@ -287,6 +434,33 @@ class Image:
         from imagebuild_nb.spec.display import image_html
 
         return image_html(self)
+
+
+def _python_version(value: tuple[int, int] | str | None) -> str:
+    """Flyte's forms: ``(3, 12)``, ``"3.12"``; None is the running interpreter's version."""
+    if value is None:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}.{value[1]}"
+    if isinstance(value, str):
+        return value
+    raise SpecError(f"python_version={value!r} is not a Python version",
+                    argument="python_version", hint="e.g. python_version=(3, 12) or '3.12'")
+
+
+def _one_platform(platform: PlatformArg) -> str | None:
+    """One platform per build: a str, or Flyte's tuple form with one item."""
+    if platform is None:
+        return None
+    if isinstance(platform, (tuple, list)):
+        if len(platform) != 1:
+            raise SpecError(f"platform={platform!r}: one platform per image here",
+                            argument="platform",
+                            hint="pick one, e.g. platform='linux/amd64' (multi-platform indexes "
+                                 "are not built by this project)")
+        platform = platform[0]
+    _validate_platform(platform)
+    return platform
 
 
 def _validate_platform(platform: str) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from imagebuild_nb.errors import SpecError
 from imagebuild_nb.spec import validate
+from imagebuild_nb.spec.secrets import SecretMount
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,12 @@ class Layer:
         data: dict[str, Any] = {"type": self.kind}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name == "env":
+            if field.name in ("env", "labels"):
                 value = dict(value)
+            elif field.name == "secret_mounts":
+                if not value:
+                    continue  # the common case: no secrets, same document as before they existed
+                value = [mount.to_dict() for mount in value]
             elif isinstance(value, tuple):
                 value = list(value)
             data[field.name] = value
@@ -44,18 +50,25 @@ class Layer:
         """Local paths whose contents this layer puts into the image."""
         return ()
 
+    @property
+    def secrets(self) -> tuple[SecretMount, ...]:
+        """Secrets its RUN steps read (values never part of the layer)."""
+        return getattr(self, "secret_mounts", ())
+
 
 @dataclass(frozen=True)
 class AptPackages(Layer):
     kind: ClassVar[str] = "apt_packages"
     packages: tuple[str, ...]
+    secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
-    def create(cls, packages: Sequence[str]) -> AptPackages:  # type: ignore[override]
+    def create(cls, packages: Sequence[str],  # type: ignore[override]
+               secret_mounts: object = None) -> AptPackages:
         packages = tuple(packages)
         validate.reject_nested(packages, argument="packages", method="with_apt_packages")
         validate.non_empty(packages, argument="packages", method="with_apt_packages")
-        return cls(tuple(validate.apt_package(p) for p in packages))
+        return cls(tuple(validate.apt_package(p) for p in packages), _secrets(secret_mounts))
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ class PipPackages(Layer):
     extra_index_urls: tuple[str, ...] = ()
     pre: bool = False
     extra_args: tuple[str, ...] = ()
+    secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
     def create(  # type: ignore[override]
@@ -75,33 +89,56 @@ class PipPackages(Layer):
         extra_index_urls: Sequence[str] | str | None = (),
         pre: bool = False,
         extra_args: Sequence[str] | str | None = (),
+        secret_mounts: object = None,
     ) -> PipPackages:
         packages = tuple(packages)
         validate.reject_nested(packages, argument="packages", method="with_pip_packages")
         validate.non_empty(packages, argument="packages", method="with_pip_packages")
-        if not isinstance(pre, bool):
-            raise SpecError("pre must be True or False", argument="pre")
-        return cls(
-            packages=tuple(validate.pip_requirement(p) for p in packages),
-            index_url=None if index_url is None else validate.index_url(index_url,
-                                                                         argument="index_url"),
-            extra_index_urls=tuple(
-                validate.index_url(url, argument="extra_index_urls")
-                for url in validate.string_list(extra_index_urls, argument="extra_index_urls")
-            ),
-            pre=pre,
-            extra_args=validate.extra_args(extra_args),
-        )
+        return cls(packages=tuple(validate.pip_requirement(p) for p in packages),
+                   **pip_options(index_url, extra_index_urls, pre, extra_args, secret_mounts))
+
+
+def pip_options(index_url: str | None, extra_index_urls: Sequence[str] | str | None, pre: bool,
+                extra_args: Sequence[str] | str | None, secret_mounts: object) -> dict[str, Any]:
+    """The installer options pip packages, requirements, uv projects and scripts share."""
+    if not isinstance(pre, bool):
+        raise SpecError("pre must be True or False", argument="pre")
+    return {
+        "index_url": None if index_url is None else validate.index_url(index_url,
+                                                                       argument="index_url"),
+        "extra_index_urls": tuple(
+            validate.index_url(url, argument="extra_index_urls")
+            for url in validate.string_list(extra_index_urls, argument="extra_index_urls")),
+        "pre": pre,
+        "extra_args": validate.extra_args(extra_args),
+        "secret_mounts": _secrets(secret_mounts),
+    }
+
+
+def _secrets(values: object) -> tuple[SecretMount, ...]:
+    from imagebuild_nb.spec.secrets import secret_mounts as parse
+
+    return parse(values)
 
 
 @dataclass(frozen=True)
 class Requirements(Layer):
     kind: ClassVar[str] = "requirements"
     path: str
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    pre: bool = False
+    extra_args: tuple[str, ...] = ()
+    secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str]) -> Requirements:  # type: ignore[override]
-        return cls(str(validate.local_path(path, argument="path", kind="file")))
+    def create(cls, path: str | os.PathLike[str],  # type: ignore[override]
+               index_url: str | None = None,
+               extra_index_urls: Sequence[str] | str | None = (), pre: bool = False,
+               extra_args: Sequence[str] | str | None = (),
+               secret_mounts: object = None) -> Requirements:
+        return cls(str(validate.local_path(path, argument="path", kind="file")),
+                   **pip_options(index_url, extra_index_urls, pre, extra_args, secret_mounts))
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -112,17 +149,19 @@ class Requirements(Layer):
 class Commands(Layer):
     kind: ClassVar[str] = "commands"
     commands: tuple[str, ...]
+    secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
-    def create(cls, commands: Sequence[str]) -> Commands:  # type: ignore[override]
+    def create(cls, commands: Sequence[str] | str,  # type: ignore[override]
+               secret_mounts: object = None) -> Commands:
         if isinstance(commands, str):
-            raise SpecError("with_commands() takes a list of commands, got a single string",
-                            argument="commands", hint=f"wrap it: with_commands([{commands!r}])")
+            commands = [commands]  # Flyte's meaning: one command
         if not isinstance(commands, Sequence):
-            raise SpecError("with_commands() takes a list of commands", argument="commands")
+            raise SpecError("with_commands() takes a command or a list of commands",
+                            argument="commands")
         if not commands:
             raise SpecError("with_commands() needs at least one command", argument="commands")
-        return cls(tuple(validate.command(c) for c in commands))
+        return cls(tuple(validate.command(c) for c in commands), _secrets(secret_mounts))
 
 
 @dataclass(frozen=True)
@@ -227,11 +266,43 @@ class CACertificates(Layer):
         return self.paths
 
 
+_LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+@dataclass(frozen=True)
+class Labels(Layer):
+    """Image labels (metadata in the image config); Flyte's default images carry two."""
+
+    kind: ClassVar[str] = "labels"
+    labels: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def create(cls, labels: Mapping[str, str]) -> Labels:  # type: ignore[override]
+        if not isinstance(labels, Mapping) or not labels:
+            raise SpecError("labels must be a non-empty dict of str to str", argument="labels")
+        items = []
+        for key, value in labels.items():
+            if not isinstance(key, str) or not _LABEL_KEY_RE.match(key):
+                raise SpecError(f"labels: {key!r} is not a label key", argument="labels",
+                                hint="e.g. 'org.opencontainers.image.source'")
+            if not isinstance(value, str) or any(ch in value for ch in "\n\r\0"):
+                raise SpecError(f"labels[{key!r}] must be a one-line string", argument="labels")
+            items.append((key, value))
+        return cls(tuple(items))
+
+
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.kind: cls
     for cls in (AptPackages, PipPackages, Requirements, Commands, EnvVars, Workdir, SourceFolder,
-                SourceFile, DockerIgnore, CACertificates)
+                SourceFile, DockerIgnore, CACertificates, Labels)
 }
+
+
+def _register_projects() -> None:
+    from imagebuild_nb.spec.projects import PoetryProject, UVProject, UVScript
+
+    for cls in (UVProject, PoetryProject, UVScript):
+        LAYER_TYPES.setdefault(cls.kind, cls)
 
 
 def layer_from_dict(data: Mapping[str, Any]) -> Layer:
@@ -240,6 +311,7 @@ def layer_from_dict(data: Mapping[str, Any]) -> Layer:
         raise SpecError(f"a layer must be an object with a 'type', got {data!r}",
                         argument="layers")
     kind = data["type"]
+    _register_projects()
     cls = LAYER_TYPES.get(kind)
     if cls is None:
         raise SpecError(f"unknown layer type {kind!r}", argument="layers",

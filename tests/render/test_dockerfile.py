@@ -152,13 +152,15 @@ def test_workdir_golden() -> None:
 def test_source_folder_and_file_golden(tree: Path) -> None:
     img = (Image.from_debian_base(name="x").with_source_folder(tree / "src", dst="/app/src")
            .with_source_folder(tree / "src")
+           .with_source_folder(tree / "src", copy_contents_only=True)
            .with_source_file(tree / "data file.txt", dst="/data/")
            .with_source_file(tree / "requirements.txt", dst="req.txt"))
     assert body(img, buildkit=True) == (
         'COPY ["layers/0", "/app/src/"]\n'
-        'COPY ["layers/1", "./"]\n'
-        'COPY ["layers/2/data file.txt", "/data/data file.txt"]\n'
-        'COPY ["layers/3/requirements.txt", "req.txt"]\n')
+        'COPY ["layers/1", "src/"]\n'  # Flyte's default: the folder itself, as ./src
+        'COPY ["layers/2", "./"]\n'
+        'COPY ["layers/3/data file.txt", "/data/data file.txt"]\n'
+        'COPY ["layers/4/requirements.txt", "req.txt"]\n')
 
 
 def test_dockerignore_renders_no_instruction(tree: Path) -> None:

@@ -95,7 +95,6 @@ def test_from_dockerfile_context_defaults_to_its_folder(tree: Path) -> None:
         (lambda i: i.with_pip_packages("--index-url=http://evil"), "packages"),
         (lambda i: i.with_pip_packages("six", index_url="ftp://x"), "index_url"),
         (lambda i: i.with_pip_packages("six", extra_args=["--x\nRUN id"]), "extra_args"),
-        (lambda i: i.with_commands("echo hi"), "commands"),
         (lambda i: i.with_commands([]), "commands"),
         (lambda i: i.with_commands([" "]), "commands"),
         (lambda i: i.with_env_vars({}), "env"),
@@ -246,3 +245,102 @@ def test_with_registry_moves_the_image_but_keeps_its_content_tag():
     assert moved.with_registry(None).uri == image.uri
     with pytest.raises(SpecError, match="registry"):
         image.with_registry("http://not a host")
+
+
+# -- Flyte's API on our Image: same names, parameters, defaults and meaning -----------------------
+
+
+def test_source_folder_lands_as_its_own_folder_by_default_like_flyte(tree: Path) -> None:
+    img = Image.from_debian_base()
+    assert img.with_source_folder(tree / "src").layers[0].dst == "src"  # type: ignore[attr-defined]
+    contents = img.with_source_folder(tree / "src", copy_contents_only=True)
+    assert contents.layers[0].dst == "."  # type: ignore[attr-defined]
+    explicit = img.with_source_folder(tree / "src", dst="/app")
+    assert explicit.layers[0].dst == "/app"  # type: ignore[attr-defined]
+
+
+def test_python_version_takes_flytes_tuple_and_defaults_to_the_running_python() -> None:
+    import sys
+
+    assert Image.from_debian_base(python_version=(3, 12)).uri == "python:3.12-slim"
+    running = f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+    assert Image.from_debian_base().uri == running
+    with pytest.raises(SpecError) as info:
+        Image.from_debian_base(python_version=(3, "x"))  # type: ignore[arg-type]
+    assert info.value.argument == "python_version"
+
+
+def test_flyte_positional_signatures(tree: Path) -> None:
+    img = Image.from_debian_base((3, 11), None, False, "localhost:5001", None, "analysis",
+                                 ("linux/amd64",))
+    assert img.uri.startswith("localhost:5001/analysis:") and img.platform == "linux/amd64"
+    docker = Image.from_dockerfile(tree / "Dockerfile", "localhost:5001", "from-file")
+    assert docker.uri.startswith("localhost:5001/from-file:")
+    assert Image.from_base("localhost:5001/library/busybox:latest").is_default_base
+
+
+def test_install_flyte_adds_a_pinned_flyte() -> None:
+    img = Image.from_debian_base(python_version="3.12", install_flyte=True, flyte_version="2.12.1")
+    assert img.layers[0].packages == ("flyte==2.12.1",)  # type: ignore[attr-defined]
+
+
+def test_one_platform_per_build() -> None:
+    with pytest.raises(SpecError, match="one platform") as info:
+        Image.from_debian_base(platform=("linux/amd64", "linux/arm64"))
+    assert info.value.argument == "platform" and info.value.hint
+
+
+def test_single_command_string_is_one_command_and_secrets_are_kept() -> None:
+    img = Image.from_debian_base().with_commands("echo hi", secret_mounts="GITHUB_PAT")
+    layer = img.layers[0]
+    assert layer.commands == ("echo hi",)  # type: ignore[attr-defined]
+    assert [m.env for m in layer.secrets] == ["GITHUB_PAT"]
+
+
+def test_source_file_list_copies_each_and_refuses_name_clashes(tree: Path) -> None:
+    (tree / "other").mkdir()
+    (tree / "other" / "app.txt").write_text("y\n")
+    img = Image.from_debian_base().with_source_file([tree / "app.txt", tree / "requirements.txt"],
+                                                    dst="/opt/")
+    assert [layer.dst for layer in img.layers] == ["/opt/app.txt", "/opt/requirements.txt"]  # type: ignore[attr-defined]
+    with pytest.raises(SpecError, match="same name"):
+        Image.from_debian_base().with_source_file([tree / "app.txt", tree / "other" / "app.txt"])
+
+
+def test_requirements_take_installer_options_and_they_count_for_the_tag(tree: Path) -> None:
+    plain = Image.from_debian_base(name="x").with_requirements(tree / "requirements.txt")
+    indexed = Image.from_debian_base(name="x").with_requirements(
+        tree / "requirements.txt", index_url="https://example.com/simple", pre=True,
+        extra_args="--no-deps")
+    assert indexed.layers[0].extra_args == ("--no-deps",)  # type: ignore[attr-defined]
+    assert plain.tag != indexed.tag
+
+
+def test_clone_changes_registry_name_base_and_adds_a_layer() -> None:
+    from imagebuild_nb.spec.layers import Commands
+
+    base = Image.from_base("localhost:5001/library/busybox:latest")
+    named = base.clone(name="app", registry="localhost:5001")
+    assert named.uri.startswith("localhost:5001/app:") and not named.is_default_base
+    rebased = named.clone(base_image="localhost:5001/library/python:3.11-slim",
+                          addl_layer=Commands.create(["true"]))
+    assert rebased.base.reference == "localhost:5001/library/python:3.11-slim"  # type: ignore[union-attr]
+    assert len(rebased.layers) == 1 and rebased.name == "app"
+    assert Image.from_debian_base(python_version="3.11").clone(python_version=(3, 12)).uri == \
+        "python:3.12-slim"
+    with pytest.raises(SpecError, match="layer"):
+        named.clone(addl_layer="RUN id")  # type: ignore[arg-type]
+
+
+def test_new_layers_round_trip_through_json(tree: Path) -> None:
+    (tree / "pyproject.toml").write_text("[project]\nname = 'p'\nversion = '0'\n")
+    (tree / "uv.lock").write_text("version = 1\n")
+    (tree / "poetry.lock").write_text("# lock\n")
+    img = (Image.from_debian_base(name="every")
+           .with_apt_packages("git", secret_mounts=["/etc/hostname"])
+           .with_uv_project(tree / "pyproject.toml", project_install_mode="install_project")
+           .with_poetry_project(tree / "pyproject.toml", extra_args="--only main")
+           .with_labels({"team": "ml"}))
+    again = Image.from_dict(json.loads(json.dumps(img.to_dict())))
+    assert again == img and again.spec_hash == img.spec_hash
+    assert img.layers[1].uvlock == str(tree / "uv.lock")  # type: ignore[attr-defined]
