@@ -19,6 +19,7 @@ from imagebuild_nb.errors import (
 )
 from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.render import BuildContext
+from imagebuild_nb.spec.convert import as_image
 from imagebuild_nb.spec.image import Image
 from imagebuild_nb.spec.reference import ImageReference
 
@@ -43,6 +44,7 @@ __all__ = [
     "ServiceError",
     "SpecError",
     "__version__",
+    "as_image",
 ]
 
 

@@ -11,7 +11,7 @@ PUBLIC = [
     "BuildCancelledError", "BuildContext", "BuildFailedError", "BuilderUnavailableError",
     "DryRun", "ExistenceChecker", "ExistenceResult", "Image", "ImageBuild", "ImageBuildEngine",
     "ImageBuildError", "ImageBuildWidget", "ImageReference", "RegistryAuthError",
-    "RegistryError", "ServiceError", "SpecError", "__version__",
+    "RegistryError", "ServiceError", "SpecError", "__version__", "as_image",
 ]
 
 
