@@ -13,13 +13,14 @@ DOCKER_HUB_API_HOST = "registry-1.docker.io"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # Go's \w is ASCII
 _DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}"
 
-PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-TAG_RE = re.compile(rf"^{_TAG}$")
-DIGEST_RE = re.compile(rf"^{_DIGEST}$")
+# Used with fullmatch: ``$`` alone also matches before a trailing newline.
+PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+DOMAIN_RE = re.compile(_DOMAIN)
+TAG_RE = re.compile(_TAG)
+DIGEST_RE = re.compile(_DIGEST)
 _MAX_NAME_LENGTH = 255
 
 
@@ -37,6 +38,13 @@ class ImageReference:
     tag: str | None = None
     digest: str | None = None
 
+    def __post_init__(self) -> None:
+        # The text form must mean this reference: "localhost/x" without a registry would be
+        # read back (by Docker too) as the repository "x" on the registry "localhost".
+        if self.registry is None and names_registry(self.repository):
+            raise SpecError(f"the repository {self.repository!r} starts with a registry host",
+                            argument="name", hint=_NAME_HINT)
+
     @classmethod
     def parse(cls, text: str, *, argument: str = "reference") -> ImageReference:
         if not isinstance(text, str) or not text.strip():
@@ -48,7 +56,7 @@ class ImageReference:
         digest = None
         if "@" in remainder:
             remainder, digest = remainder.split("@", 1)
-            if not DIGEST_RE.match(digest):
+            if not DIGEST_RE.fullmatch(digest):
                 raise SpecError(
                     f"{argument}={text!r} has an invalid digest {digest!r}",
                     argument=argument,
@@ -62,7 +70,7 @@ class ImageReference:
         registry, _, path = remainder.partition("/")
         if not path or not _looks_like_domain(registry):
             registry, path = None, remainder  # type: ignore[assignment]
-        elif not DOMAIN_RE.match(registry):
+        elif not DOMAIN_RE.fullmatch(registry):
             raise SpecError(f"{argument}={text!r} has an invalid registry host {registry!r}",
                             argument=argument)
         validate_repository(path, argument=argument, original=text)
@@ -115,8 +123,33 @@ def _looks_like_domain(component: str) -> bool:
     )
 
 
+def names_registry(name: str) -> bool:
+    """Whether Docker reads the first component of ``name`` as a registry host.
+
+    >>> names_registry("localhost/x"), names_registry("team/x"), names_registry("localhost")
+    (True, False, False)
+    """
+    first, slash, _ = name.partition("/")
+    return bool(slash) and _looks_like_domain(first)
+
+
+_NAME_HINT = ("give the registry separately: name='x', registry='localhost:5001' (Docker reads a "
+              "first part with a '.' or ':', or equal to 'localhost', as a registry host, and "
+              "'localhost' alone means port 443, or 80 over plain HTTP); to keep the image in "
+              "the local engine, use a name whose first part is not a host, e.g. 'local/x'")
+
+
+def validate_name(name: str, *, argument: str = "name") -> str:
+    """An image name without registry: a repository whose first part is not a host."""
+    if isinstance(name, str) and names_registry(name):
+        raise SpecError(
+            f"{argument}={name!r} starts with the registry host {name.partition('/')[0]!r}",
+            argument=argument, hint=_NAME_HINT)
+    return validate_repository(name, argument=argument)
+
+
 def validate_tag(tag: str, *, argument: str = "tag") -> str:
-    if not isinstance(tag, str) or not TAG_RE.match(tag):
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
         raise SpecError(
             f"{argument}={tag!r} is not a valid image tag",
             argument=argument,
@@ -128,7 +161,7 @@ def validate_tag(tag: str, *, argument: str = "tag") -> str:
 
 def validate_repository(path: str, *, argument: str = "name", original: str | None = None) -> str:
     shown = original if original is not None else path
-    if not isinstance(path, str) or not PATH_RE.match(path):
+    if not isinstance(path, str) or not PATH_RE.fullmatch(path):
         raise SpecError(
             f"{argument}={shown!r} is not a valid image name",
             argument=argument,
@@ -144,7 +177,7 @@ def validate_repository(path: str, *, argument: str = "name", original: str | No
 def validate_registry(registry: str, *, argument: str = "registry") -> str:
     """``host[:port]`` optionally followed by a namespace (``ghcr.io/org``) that joins the name."""
     host, _, namespace = registry.partition("/") if isinstance(registry, str) else ("", "", "")
-    if not DOMAIN_RE.match(host) or (namespace and not PATH_RE.match(namespace)):
+    if not DOMAIN_RE.fullmatch(host) or (namespace and not PATH_RE.fullmatch(namespace)):
         raise SpecError(
             f"{argument}={registry!r} is not a valid registry host",
             argument=argument,
