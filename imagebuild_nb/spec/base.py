@@ -31,7 +31,7 @@ class DebianBase:
 
     @classmethod
     def create(cls, python_version: str) -> DebianBase:
-        if not isinstance(python_version, str) or not _PYTHON_VERSION_RE.match(python_version):
+        if not isinstance(python_version, str) or not _PYTHON_VERSION_RE.fullmatch(python_version):
             raise SpecError(f"python_version={python_version!r} is not a Python version",
                             argument="python_version", hint="e.g. python_version='3.11'")
         return cls(python_version)
@@ -79,7 +79,7 @@ class DockerfileBase:
             if not isinstance(build_args, Mapping):
                 raise SpecError("build_args must be a dict of str to str", argument="build_args")
             for key, value in build_args.items():
-                if not isinstance(key, str) or not _BUILD_ARG_RE.match(key):
+                if not isinstance(key, str) or not _BUILD_ARG_RE.fullmatch(key):
                     raise SpecError(f"build_args: {key!r} is not a valid ARG name",
                                     argument="build_args")
                 if not isinstance(value, str):

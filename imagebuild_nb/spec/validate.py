@@ -28,13 +28,18 @@ _PY_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _MARKER_VARS = ("python_version|python_full_version|os_name|sys_platform|platform_release|"
                 "platform_system|platform_version|platform_machine|"
                 "platform_python_implementation|implementation_name|implementation_version|extra")
-_VERSION_CLAUSE = r"\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+"
+# Blanks are spaces and tabs only (a line break would end the RUN line), and every pattern is
+# used with fullmatch (``$`` alone also matches before a trailing newline).
+_B = r"[ \t]"
+_VERSION_CLAUSE = rf"{_B}*(?:===|==|!=|~=|<=|>=|<|>){_B}*[A-Za-z0-9.*+!_-]+"
 # PEP 508, restricted to characters that cannot do harm once quoted: a name, extras, version
 # clauses or a URL, and an environment marker without shell metacharacters beyond quotes.
 _PIP_RE = re.compile(
-    rf"^{_PY_NAME}(?:\s*\[\s*{_PY_NAME}(?:\s*,\s*{_PY_NAME})*\s*\])?"
-    rf"(?:{_VERSION_CLAUSE}(?:\s*,{_VERSION_CLAUSE})*|\s*@\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s;`$\\\"']+)?"
-    rf"(?:\s*;\s*\(?\s*(?:{_MARKER_VARS})\s*(?:[<>=!~]=?|in\b|not\s+in\b)[A-Za-z0-9_.'\"<>=!~ (),-]*)?$"
+    rf"{_PY_NAME}(?:{_B}*\[{_B}*{_PY_NAME}(?:{_B}*,{_B}*{_PY_NAME})*{_B}*\])?"
+    rf"(?:{_VERSION_CLAUSE}(?:{_B}*,{_VERSION_CLAUSE})*"
+    rf"|{_B}*@{_B}*[A-Za-z][A-Za-z0-9+.-]*://[^\s;`$\\\"']+)?"
+    rf"(?:{_B}*;{_B}*\(?{_B}*(?:{_MARKER_VARS}){_B}*(?:[<>=!~]=?|in\b|not{_B}+in\b)"
+    r"[A-Za-z0-9_.'\"<>=!~ (),-]*)?"
 )
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL_RE = re.compile(r"^https?://[^\s`$\\\"']+$")
@@ -68,7 +73,7 @@ def _string(value: object, *, argument: str) -> str:
 
 def apt_package(name: object) -> str:
     text = _string(name, argument="packages")
-    if not _APT_RE.match(text):
+    if not _APT_RE.fullmatch(text):
         raise SpecError(
             f"packages: {text!r} is not a valid Debian package name",
             argument="packages",
@@ -82,7 +87,7 @@ def pip_requirement(spec: object) -> str:
     if text.startswith("-"):
         raise SpecError(f"packages: {text!r} looks like a pip option", argument="packages",
                         hint="pass pip options with extra_args=[...], index_url= or pre=True")
-    if not _PIP_RE.match(text):
+    if not _PIP_RE.fullmatch(text):
         raise SpecError(
             f"packages: {text!r} is not a valid requirement",
             argument="packages",
@@ -94,7 +99,7 @@ def pip_requirement(spec: object) -> str:
 
 def index_url(url: object, *, argument: str) -> str:
     text = _string(url, argument=argument)
-    if not _URL_RE.match(text):
+    if not _URL_RE.fullmatch(text):
         raise SpecError(f"{argument}={text!r} is not an http(s) URL", argument=argument,
                         hint="e.g. 'https://pypi.org/simple'")
     return text
@@ -132,6 +137,16 @@ def command(value: object) -> str:
                         hint="remove the empty string from the list")
     if "\0" in text:
         raise SpecError("commands: a command contains a NUL byte", argument="commands")
+    if text.lstrip().startswith("-"):
+        # The Dockerfile reads leading "--words" of a RUN line as RUN flags (--mount,
+        # --network, --security) and /bin/sh -c reads a leading "-" as its own option.
+        raise SpecError(
+            f"commands: {text.strip()[:60]!r} starts with '-': a RUN line would read it as a "
+            "flag (--mount, --network, --security), not as a command",
+            argument="commands",
+            hint="start each command with the program to run; RUN flags are not available "
+            "through with_commands (a program named '-x' runs as './-x')",
+        )
     return text
 
 
@@ -143,7 +158,7 @@ def env_vars(env: object) -> tuple[tuple[str, str], ...]:
         raise SpecError("with_env_vars() needs at least one variable", argument="env")
     items = []
     for key, value in env.items():
-        if not isinstance(key, str) or not _ENV_KEY_RE.match(key):
+        if not isinstance(key, str) or not _ENV_KEY_RE.fullmatch(key):
             raise SpecError(f"env: {key!r} is not a valid variable name", argument="env",
                             hint="use letters, digits and '_', not starting with a digit")
         if not isinstance(value, str):

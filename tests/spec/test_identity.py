@@ -16,7 +16,8 @@ from imagebuild_nb.spec import files
 # Valid for apt and pip alike, so the same text can go into different layer types.
 APT_NAME = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=2, max_size=10)
 COMMAND = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
-                  min_size=1, max_size=30).filter(str.strip)
+                  min_size=1, max_size=30).filter(
+    lambda c: c.strip() and not c.lstrip().startswith("-"))  # a leading '-' is a RUN flag
 
 
 def base() -> Image:
