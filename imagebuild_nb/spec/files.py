@@ -144,7 +144,7 @@ def folder_rules(root: Path, extra: IgnoreRules = IgnoreRules(), *,
             text = own.read_text(encoding="utf-8", errors="replace")
         except OSError as error:
             raise unreadable(own, error, argument) from error
-        rules = rules + IgnoreRules.parse(text)
+        rules = rules + IgnoreRules.parse(text, source=str(own), argument=argument)
     return rules + extra
 
 

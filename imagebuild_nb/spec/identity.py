@@ -61,7 +61,7 @@ def image_rules(layers: tuple[Layer, ...]) -> IgnoreRules:
     rules = IgnoreRules()
     for layer in layers:
         if isinstance(layer, DockerIgnore):
-            rules = rules + IgnoreRules.parse(_read_text(layer.path, "path"))
+            rules = rules + IgnoreRules.parse(_read_text(layer.path, "path"), source=layer.path)
     return rules
 
 
@@ -107,7 +107,7 @@ def _layer(layer: Layer, rules: IgnoreRules) -> tuple[dict[str, Any], tuple[Tree
         entries = tuple(_single(path, "paths") for path in layer.paths)
         return {"type": layer.kind, "sha256": [e.digest for e in entries]}, entries
     if isinstance(layer, DockerIgnore):
-        parsed = IgnoreRules.parse(_read_text(layer.path, "path"))
+        parsed = IgnoreRules.parse(_read_text(layer.path, "path"), source=layer.path)
         return {"type": layer.kind, "rules": parsed.canonical}, ()
     return doc, ()
 

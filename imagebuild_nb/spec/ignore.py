@@ -17,10 +17,24 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from imagebuild_nb.errors import SpecError
+
 # Ignored in every source folder and build context unless a user rule re-includes them.
 JUNK_PATTERNS = ("**/.git", "**/__pycache__", "**/*.pyc", "**/.ipynb_checkpoints", "**/.venv")
 
-_REGEX_SPECIAL = set(".+()|{}$^")
+# Go's regexp reads POSIX classes inside a class; Python's re does not: spelled out (ASCII).
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": " \\t",
+    "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z",
+    "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z", "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
+}
+_PATTERN_HINT = ("escape a literal '[', ']' or '\\' with a backslash ('\\['); a character class "
+                 "looks like [abc], [a-z] or [^a] (Docker's filepath.Match syntax)")
+
+
+class PatternError(ValueError):
+    """A .dockerignore pattern Docker would refuse too (filepath.Match syntax)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,8 @@ class Rule:
 
 
 def _translate(pattern: str) -> str:
+    """moby/patternmatcher's translation to a regex, with classes checked the way Docker's
+    ``filepath.Match`` checks them (a malformed pattern fails the build there too)."""
     out = ["^"]
     i, n = 0, len(pattern)
     while i < n:
@@ -49,15 +65,61 @@ def _translate(pattern: str) -> str:
                 out.append("[^/]*")
         elif ch == "?":
             out.append("[^/]")
-        elif ch == "\\" and i < n:
+        elif ch == "\\":
+            if i >= n:
+                raise PatternError("a trailing '\\' escapes nothing")
             out.append(re.escape(pattern[i]))
             i += 1
-        elif ch in _REGEX_SPECIAL:
-            out.append("\\" + ch)
+        elif ch == "[":
+            text, i = _char_class(pattern, i)
+            out.append(text)
         else:
-            out.append(ch)
+            out.append(re.escape(ch))
     out.append("$")
     return "".join(out)
+
+
+def _char_class(pattern: str, i: int) -> tuple[str, int]:
+    """The class starting after the '[' at ``i - 1``, as a Python class, and where it ends."""
+    parts = ["["]
+    if pattern.startswith("^", i):
+        parts.append("^")
+        i += 1
+    members = 0
+    while True:
+        if i >= len(pattern):
+            raise PatternError("a '[' opens a character class that is never closed")
+        if pattern[i] == "]" and members:
+            return "".join(parts) + "]", i + 1
+        if pattern.startswith("[:", i) and ":]" in pattern[i + 2:]:
+            name = pattern[i + 2:pattern.index(":]", i + 2)]
+            if name not in _POSIX_CLASSES:
+                raise PatternError(f"[:{name}:] is not a character class")
+            parts.append(_POSIX_CLASSES[name])
+            i += len(name) + 4
+        else:
+            low, i = _class_member(pattern, i)
+            if pattern.startswith("-", i):
+                high, i = _class_member(pattern, i + 1)
+                if high < low:
+                    raise PatternError(f"the range {low}-{high} is reversed")
+                parts.append(f"{re.escape(low)}-{re.escape(high)}")
+            else:
+                parts.append(re.escape(low))
+        members += 1
+
+
+def _class_member(pattern: str, i: int) -> tuple[str, int]:
+    if i >= len(pattern):
+        raise PatternError("a '[' opens a character class that is never closed")
+    ch = pattern[i]
+    if ch == "\\":
+        if i + 1 >= len(pattern):
+            raise PatternError("a trailing '\\' escapes nothing")
+        return pattern[i + 1], i + 2
+    if ch in "-]":
+        raise PatternError(f"a '{ch}' inside a character class must be escaped ('\\{ch}')")
+    return ch, i + 1
 
 
 @dataclass(frozen=True)
@@ -67,21 +129,31 @@ class IgnoreRules:
     rules: tuple[Rule, ...] = ()
 
     @classmethod
-    def parse(cls, text: str) -> IgnoreRules:
+    def parse(cls, text: str, *, source: str = ".dockerignore",
+              argument: str = "path") -> IgnoreRules:
+        """Rules from a .dockerignore text; a malformed pattern raises a SpecError naming
+        ``source``, the line and the pattern (``argument`` is the spec argument it came from)."""
         rules = []
-        for raw in text.splitlines():
+        for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
             negated = line.startswith("!")
             if negated:
                 line = line[1:].strip()
-            if not line:
-                continue
-            line = posixpath.normpath(line)
-            if len(line) > 1 and line.startswith("/"):
-                line = line.lstrip("/") or "/"
-            rules.append(Rule(line, negated))
+            try:
+                if not line:
+                    raise PatternError("a '!' alone re-includes nothing")
+                line = posixpath.normpath(line)
+                if len(line) > 1 and line.startswith("/"):
+                    line = line.lstrip("/") or "/"
+                rule = Rule(line, negated)
+                _ = rule.regex  # compile now: a bad pattern fails here, with its line
+            except (PatternError, re.error) as error:
+                raise SpecError(f"{source}, line {number}: {raw.strip()!r} is not a valid "
+                                f"pattern: {error}", argument=argument,
+                                hint=_PATTERN_HINT) from None
+            rules.append(rule)
         return cls(tuple(rules))
 
     def __add__(self, other: IgnoreRules) -> IgnoreRules:
