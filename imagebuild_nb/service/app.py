@@ -5,8 +5,13 @@ Standalone, on a host with a Docker engine (binds to 127.0.0.1 unless ``--ip`` s
     jupyter imagebuild --port 8890 --IdentityProvider.token=$TOKEN \\
         --ImageBuildServiceApp.state_dir=/var/lib/imagebuild --ImageBuildServiceApp.max_concurrent_builds=2
 
+Standalone, the service is all the server serves: ``ImageBuildServerApp`` turns off Jupyter
+Server's own services (kernels, contents, files, terminals, sessions, ...), so its token opens the
+build API and the build pages, nothing else.
+
 Inside an existing Jupyter Server it is enabled by ``jupyter-config/jupyter_server_config.d/
-imagebuild_nb.json`` (``jupyter server extension enable imagebuild_nb``). Authentication is
+imagebuild_nb.json`` (``jupyter server extension enable imagebuild_nb``); it then adds its routes
+to that server, whose kernels, contents and files stay that server's own. Authentication is
 Jupyter Server's: its token or the identity provider it is configured with (JupyterHub).
 """
 
@@ -19,6 +24,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 from traitlets import Float, Int, Type, Unicode, default
 
 from imagebuild_nb.checkers import ExistenceChecker
@@ -38,6 +44,27 @@ API = "/imagebuild/api"
 ID = handlers.BUILD_ID
 
 
+class ImageBuildServerApp(ServerApp):  # type: ignore[misc]
+    """The Jupyter Server under the standalone service: authentication and nothing else of its own.
+
+    ``default_services`` is the list jupyter_server loads handlers from; "auth" (login/logout)
+    stays for the build pages in a browser. Terminals come from an extension (never loaded
+    standalone) and are off here too. Embedded, the user's own ServerApp is used instead.
+    """
+
+    default_services = ("auth",)
+
+    @default("terminals_enabled")
+    def _no_terminals(self) -> bool:
+        return False
+
+    def init_configurables(self) -> None:
+        super().init_configurables()
+        # The contents manager adds /files/ by itself (ContentsManager.get_extra_handlers),
+        # outside default_services: no host files through this server.
+        self.contents_manager.files_handler_class = None
+
+
 class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
     """Accepts build submissions, runs them next to a Docker engine, streams their events."""
 
@@ -45,6 +72,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
     description = "imagebuild-nb build service: remote image builds for notebooks"
     extension_url = "/imagebuild/api/health"
     load_other_extensions = False
+    serverapp_class = ImageBuildServerApp  # standalone only: see ImageBuildServerApp
     # Standalone, the service is an API server: loopback and no browser unless told otherwise.
     serverapp_config = {"ip": "127.0.0.1", "open_browser": False}
 

@@ -36,6 +36,7 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     options: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    script: Path = SERVICE_SCRIPT  # jupyter-server: the service embedded in a Jupyter Server
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -60,7 +61,7 @@ class ServiceProcess:
             **self.env,
         }
         command = [
-            str(SERVICE_SCRIPT),
+            str(self.script),
             "--allow-root",
             f"--port={self.port}",
             "--ServerApp.port_retries=0",
