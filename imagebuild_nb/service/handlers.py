@@ -24,12 +24,19 @@ from imagebuild_nb.service.existence import check_existence
 from imagebuild_nb.service.manager import BuildManager, MissingContextError, UnknownBuildError
 from imagebuild_nb.service.page import log_line
 from imagebuild_nb.service.store import ALL_STATUSES, BuildRecord
-from imagebuild_nb.service.submission import DIGEST_RE, Submission, SubmissionError
+from imagebuild_nb.service.submission import (
+    DIGEST_RE,
+    Submission,
+    SubmissionError,
+    parse_json_body,
+)
 from imagebuild_nb.service.uploads import ContextUpload
 
 log = logging.getLogger(__name__)
 
 AUTH_RESOURCE = "imagebuild"
+# Jupyter Server reads "Authorization: token <t>" and "Authorization: Bearer <t>".
+CHALLENGE = 'token realm="imagebuild", Bearer realm="imagebuild"'
 BUILD_ID = r"(?P<build_id>[^/]+)"
 
 
@@ -57,10 +64,12 @@ class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
 
     def _require_user(self) -> None:
         if not getattr(self, "_jupyter_current_user", None):
-            self.set_header("WWW-Authenticate", 'token realm="imagebuild"')
             raise web.HTTPError(401, "authentication required: send 'Authorization: token <token>'")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 401:
+            # Set here, not where the 401 is raised: send_error() clears the headers first.
+            self.set_header("WWW-Authenticate", CHALLENGE)
         if self.request.method == "HEAD":
             # A HEAD answer has no body; writing the JSON error makes tornado drop the connection.
             self.finish()
@@ -210,11 +219,7 @@ class BuildsHandler(ServiceHandler):
     @authorized
     async def post(self) -> None:
         try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            raise web.HTTPError(400, "the body must be JSON") from None
-        try:
-            submission = Submission.from_json(body)
+            submission = Submission.from_json(parse_json_body(self.request.body))
             record, deduplicated = self.manager.submit(submission)
         except SubmissionError as error:
             raise web.HTTPError(400, str(error)) from None

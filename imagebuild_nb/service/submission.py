@@ -26,10 +26,42 @@ from imagebuild_nb.spec.reference import ImageReference
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _FIELDS = {"uri", "context", "dockerfile", "push", "force", "spec"}
+# A submission is a few levels deep (an Image spec: 4). The limit stops hostile nesting before
+# anything recursive (decoding, validation, hashing, storing) walks it.
+MAX_JSON_DEPTH = 32
 
 
 class SubmissionError(ValueError):
     """The submission is malformed; the message names the field and what is expected."""
+
+
+def parse_json_body(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The request body as JSON; SubmissionError for non-JSON and for nesting past ``max_depth``.
+
+    >>> parse_json_body(b"[" * 40 + b"]" * 40)
+    Traceback (most recent call last):
+    ...
+    imagebuild_nb.service.submission.SubmissionError: the body is nested too deeply: JSON \
+objects and arrays may nest at most 32 levels
+    """
+    too_deep = SubmissionError(
+        f"the body is nested too deeply: JSON objects and arrays may nest at most {max_depth} levels"
+    )
+    try:
+        data = json.loads(body or b"null")
+    except RecursionError:  # deeper than the interpreter's stack: the decoder gives up
+        raise too_deep from None
+    except ValueError:
+        raise SubmissionError("the body must be JSON") from None
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:  # iterative: the check itself must not recurse
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > max_depth:
+                raise too_deep
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return data
 
 
 @dataclass(frozen=True)

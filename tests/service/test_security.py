@@ -84,8 +84,13 @@ def test_every_route_refuses_missing_or_wrong_credentials(
         with httpx.Client(base_url=service.url, headers=headers) as anonymous:
             for method, path in ROUTES:
                 response = anonymous.request(method, path, content=b"{}" if method != "GET" else None)
-                assert response.status_code in (401, 403), (method, path, response.status_code)
-            assert anonymous.put(f"/imagebuild/api/contexts/{digest}", content=body).status_code in (401, 403)
+                # Unauthenticated is 401 with a challenge naming the scheme (RFC 9110), not 403.
+                assert response.status_code == 401, (method, path, response.status_code)
+                challenge = response.headers.get("WWW-Authenticate", "")
+                assert challenge.startswith("token ") and 'realm="imagebuild"' in challenge, (
+                    method, path, dict(response.headers))
+            upload = anonymous.put(f"/imagebuild/api/contexts/{digest}", content=body)
+            assert upload.status_code == 401 and "WWW-Authenticate" in upload.headers
             page = anonymous.get("/imagebuild/builds/0123456789abcdef", follow_redirects=False)
             assert page.status_code in (302, 401, 403) and "login" in page.headers.get("location", "/login")
         assert http.head(f"/imagebuild/api/contexts/{digest}").status_code == 404
@@ -180,6 +185,24 @@ def test_invalid_submissions_get_a_4xx_with_a_message(
         assert http.get("/imagebuild/api/builds").json() == before
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000,
+     b'{"uri": "localhost:5001/a:1", "context": "' + ZERO.encode() + b'", "spec": '
+     + b'{"a": ' * 5_000 + b"{}" + b"}" * 5_000 + b"}"],
+    ids=["array 100k deep", "spec 5k deep"],
+)
+def test_deeply_nested_json_is_a_400_that_says_so(service: ServiceProcess, body: bytes) -> None:
+    with service.http() as http:
+        before = http.get("/imagebuild/api/builds").json()
+        response = http.post("/imagebuild/api/builds", content=body,
+                             headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert "nested" in response.json()["message"]
+        assert http.get("/imagebuild/api/builds").json() == before
+    assert "Traceback" not in service.log_path.read_text()
+
+
 @pytest.mark.engine
 @pytest.mark.registry
 def test_credentials_never_appear_in_responses_events_or_logs(
@@ -226,3 +249,4 @@ def test_credentials_never_appear_in_responses_events_or_logs(
     for text in seen:
         for secret in secrets:
             assert secret not in text
+
