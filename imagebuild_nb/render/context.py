@@ -133,6 +133,9 @@ def build_context(image: Image, *, buildkit: bool = True,
             files = tuple(_renamed(files, [f"{k}.crt" for k in range(len(files))]))
         if isinstance(layer, L.DockerIgnore):
             files = ()
+        if isinstance(layer, (L.Requirements, L.SourceFile)):  # the user's name stays out
+            name = df.CONTEXT_REQUIREMENTS if isinstance(layer, L.Requirements) else df.CONTEXT_FILE
+            files = tuple(entry._replace(path=name) for entry in files)
         items.append(df.RenderLayer(layer, prefix, files, index))
         if isinstance(layer, L.SourceFolder):
             entries.append(ContextEntry.directory(prefix))  # COPY needs it even when empty

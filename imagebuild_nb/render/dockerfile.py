@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from imagebuild_nb.errors import SpecError
 from imagebuild_nb.labels import SPEC_HASH_LABEL
 from imagebuild_nb.render.quoting import (
     dockerfile_string,
@@ -23,12 +24,17 @@ from imagebuild_nb.spec import layers as L
 from imagebuild_nb.spec.base import DebianBase
 from imagebuild_nb.spec.files import TreeEntry
 from imagebuild_nb.spec.identity import TEMPLATE_VERSION
+from imagebuild_nb.spec.reference import ImageReference
 
 VENV = "/opt/venv"
 VENV_PYTHON = f"{VENV}/bin/python"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REQUIREMENTS_DIR = "/opt/imagebuild-nb/requirements"
 CA_DIR = "/usr/local/share/ca-certificates"
+# Names the files of a layer get in the build context. A user's file name never reaches the
+# Dockerfile: COPY expands "$" and wildcards in its sources, and a name may hold a line break.
+CONTEXT_REQUIREMENTS = "requirements.txt"
+CONTEXT_FILE = "file"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PIP_CACHE = "/var/cache/imagebuild-nb/pip"
 
@@ -55,7 +61,7 @@ def header() -> str:
 
 def render(*, base_image: str, base: object, layers: Sequence[RenderLayer], spec_hash: str,
            buildkit: bool) -> str:
-    lines = [header(), f"FROM {base_image}"]
+    lines = [header(), f"FROM {_from_reference(base_image)}"]
     venv_ready = False
     if isinstance(base, DebianBase):
         lines += _venv()
@@ -74,6 +80,15 @@ def label_suffix(spec_hash: str) -> str:
     """Appended to a user's Dockerfile: the final stage records the spec hash."""
     return (f"\n# Added by imagebuild-nb: the spec hash this image was built from.\n"
             f"LABEL {dockerfile_string(SPEC_HASH_LABEL)}={dockerfile_string(spec_hash)}\n")
+
+
+def _from_reference(reference: str) -> str:
+    # Bases are parsed references already; a mirror setting is joined in front: check the whole.
+    parsed = ImageReference.parse(reference, argument="base_image_mirror")
+    if str(parsed) != reference:
+        raise SpecError(f"base image {reference!r} is not a plain image reference",
+                        argument="base_image_mirror", hint="give the mirror as host[:port][/path]")
+    return reference
 
 
 def _venv() -> list[str]:
@@ -95,9 +110,10 @@ def _layer(item: RenderLayer, buildkit: bool) -> list[str]:
     if isinstance(layer, L.PipPackages):
         return [_pip(_pip_options(layer) + ["--", *layer.packages], buildkit)]
     if isinstance(layer, L.Requirements):
-        name = item.files[0].path.rsplit("/", 1)[-1]
-        target = f"{REQUIREMENTS_DIR}/{item.index}-{name}"
-        return [_copy(f"{item.context_dir}/{name}", target), _pip(["-r", target], buildkit)]
+        # The file's name is not part of the identity, so it is not part of the image either.
+        target = f"{REQUIREMENTS_DIR}/{item.index}-{CONTEXT_REQUIREMENTS}"
+        return [_copy(f"{item.context_dir}/{CONTEXT_REQUIREMENTS}", target),
+                _pip(["-r", target], buildkit)]
     if isinstance(layer, L.Commands):
         return [run_instruction(command) for command in layer.commands]
     if isinstance(layer, L.EnvVars):
@@ -107,8 +123,7 @@ def _layer(item: RenderLayer, buildkit: bool) -> list[str]:
     if isinstance(layer, L.SourceFolder):
         return [_copy(item.context_dir, _dir_dst(layer.dst))]
     if isinstance(layer, L.SourceFile):
-        name = item.files[0].path
-        return [_copy(f"{item.context_dir}/{name}", layer.dst)]
+        return [_copy(f"{item.context_dir}/{CONTEXT_FILE}", layer.dst)]
     if isinstance(layer, L.CACertificates):
         return _ca(item)
     if isinstance(layer, L.DockerIgnore):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 IDENTITY_VERSION = 1
 # Bump whenever render/ changes the Dockerfile it produces for the same spec.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2  # 2: requirements and source files under fixed names (issue 12)
 
 
 @dataclass(frozen=True)
