@@ -51,10 +51,14 @@ class DryRun:
     builder: str
     driver: str
     push: bool
+    origin: str | None = None  # what the spec came from, e.g. "flyte.Image flyte:ab12..."
+    secrets: tuple[str, ...] = ()  # the secrets' names (never values) its RUN steps read
 
     def __str__(self) -> str:
         files = "\n".join(f"  {name}" for name in self.context_files) or "  (empty)"
-        return (f"Dry run of {self.uri} with {self.builder}/{self.driver}\n"
+        origin = f"From: {self.origin}\n" if self.origin else ""
+        secrets = f"Secrets: {', '.join(self.secrets)}\n" if self.secrets else ""
+        return (f"Dry run of {self.uri} with {self.builder}/{self.driver}\n{origin}{secrets}"
                 f"Would run: {self.command}\n--- Dockerfile ---\n{self.dockerfile}"
                 f"--- context ({len(self.context_files)} files) ---\n{files}")
 
@@ -63,8 +67,9 @@ class DryRun:
 
     def _repr_html_(self) -> str:
         files = html.escape("\n".join(self.context_files)) or "(empty)"
+        origin = f"<p>From: {html.escape(self.origin)}</p>" if self.origin else ""
         return (f"<div><b>Dry run</b> of <code>{html.escape(self.uri)}</code> with "
-                f"{html.escape(self.builder)}/{html.escape(self.driver)}"
+                f"{html.escape(self.builder)}/{html.escape(self.driver)}{origin}"
                 f"<p>Would run: <code>{html.escape(self.command)}</code></p>"
                 f"<pre>{html.escape(self.dockerfile)}</pre>"
                 f"<details><summary>{len(self.context_files)} context files</summary>"
@@ -110,6 +115,7 @@ class ImageBuild:
         self.image_id: str | None = None
         self.dry_run: DryRun | None = None
         self.existence: Any = None  # the existence check result that led here, when one ran
+        self.origin: str | None = None  # what the spec came from (e.g. a flyte.Image)
         self.error: ImageBuildError | None = None
         self.started_at = time.time()
         self.finished_at: float | None = None
@@ -132,7 +138,7 @@ class ImageBuild:
     @classmethod
     def planned(cls, dry_run: DryRun, *, reason: str = "") -> ImageBuild:
         build = cls(dry_run.uri, builder=dry_run.builder, driver=dry_run.driver, reason=reason)
-        build.dry_run = dry_run
+        build.dry_run, build.origin = dry_run, dry_run.origin
         build._settle("dry-run")
         return build
 
@@ -323,6 +329,8 @@ class ImageBuild:
     def _summary(self) -> list[tuple[str, str]]:
         rows = [("uri", self.uri), ("status", self.status),
                 ("builder", f"{self.builder}/{self.driver}" if self.driver else self.builder)]
+        if self.origin:
+            rows.append(("from", self.origin))
         if self.digest:
             rows.append(("digest", self.digest))
         if self.reason:

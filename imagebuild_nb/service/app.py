@@ -25,13 +25,14 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
+from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Int, Type, Unicode, default
 
 from imagebuild_nb.checkers import ExistenceChecker
 from imagebuild_nb.service import handlers
 from imagebuild_nb.service.archive import ArchiveLimits
 from imagebuild_nb.service.engine_runner import EngineRunner
-from imagebuild_nb.service.manager import BuildManager
+from imagebuild_nb.service.manager import DEFAULT_CONTEXT_RETENTION, BuildManager
 from imagebuild_nb.service.page import BuildPageHandler
 from imagebuild_nb.service.redact import Redactor, docker_config_secrets
 from imagebuild_nb.service.runner import BuildRunner
@@ -41,6 +42,7 @@ from imagebuild_nb.settings import Settings
 log = logging.getLogger(__name__)
 
 API = "/imagebuild/api"
+PRUNE_INTERVAL = 3600.0  # seconds between sweeps of unused uploaded contexts
 ID = handlers.BUILD_ID
 
 
@@ -73,6 +75,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
     extension_url = "/imagebuild/api/health"
     load_other_extensions = False
     serverapp_class = ImageBuildServerApp  # standalone only: see ImageBuildServerApp
+    _pruner: PeriodicCallback | None = None
     # Standalone, the service is an API server: loopback and no browser unless told otherwise.
     serverapp_config = {"ip": "127.0.0.1", "open_browser": False}
 
@@ -90,6 +93,12 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
     )
     max_unpacked_bytes = Int(
         2 * 1024**3, help="Largest total size of the files in a build-context archive."
+    ).tag(config=True)
+    context_retention = Float(
+        DEFAULT_CONTEXT_RETENTION,
+        help="Seconds an uploaded build context is kept after its last use (upload, HEAD, "
+        "submission); contexts of queued and running builds are always kept. Checked at start "
+        "and hourly.",
     ).tag(config=True)
     keepalive_interval = Float(
         15.0, help="Seconds between SSE keepalive comments on an idle event stream."
@@ -127,6 +136,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
                 max_files=self.max_context_files, max_unpacked_bytes=self.max_unpacked_bytes
             ),
             redactor=Redactor(secrets),
+            context_retention=self.context_retention,
         )
         self.manager = manager
         settings = Settings.from_env(network_mode=self.network_mode)
@@ -167,8 +177,13 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.manager.recover()
+        every = min(self.context_retention, PRUNE_INTERVAL)
+        self._pruner = PeriodicCallback(self.manager.prune_contexts, max(every, 1.0) * 1000)
+        self._pruner.start()
 
     async def stop_extension(self) -> None:
+        if self._pruner is not None:
+            self._pruner.stop()
         await self.manager.shutdown()
         self.settings["imagebuild_checker"].close()
 

@@ -172,7 +172,8 @@ class ContextHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def _exists(self, digest: str) -> None:
-        if not DIGEST_RE.match(digest) or not self.manager.store.context_path(digest).exists():
+        # A HEAD that finds the context is a use: the client skips the upload and submits.
+        if not DIGEST_RE.match(digest) or not self.manager.store.use_context(digest):
             raise web.HTTPError(404)
         self.set_status(200)
         self.finish()

@@ -7,6 +7,7 @@ event log and fanned out to subscribers.
 
     manager = BuildManager(BuildStore(state_dir), EngineRunner(), max_concurrent=2)
     manager.recover()                     # running-at-crash -> interrupted; queued -> re-queued
+    manager.prune_contexts()              # uploads unused for context_retention s (hourly)
     record, deduplicated = manager.submit(Submission.from_json(body))
     async for batch in manager.follow(record.id, after=0, keepalive=15): ...
 """
@@ -44,10 +45,14 @@ from imagebuild_nb.service.store import (
     BuildStore,
 )
 from imagebuild_nb.service.submission import Submission
+from imagebuild_nb.service.uploads import remove_partial_uploads
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED_MESSAGE = "interrupted: the build service stopped while this build was running"
+# Uploaded contexts outlive their builds (a client re-sends nothing for an unchanged context)
+# for this long after their last use.
+DEFAULT_CONTEXT_RETENTION = 24 * 3600.0
 
 
 class UnknownBuildError(KeyError):
@@ -93,8 +98,10 @@ class BuildManager:
         max_concurrent: int = 2,
         archive_limits: ArchiveLimits | None = None,
         redactor: Redactor | None = None,
+        context_retention: float = DEFAULT_CONTEXT_RETENTION,
     ) -> None:
         self.store = store
+        self.context_retention = context_retention
         self.runner = runner
         self.max_concurrent = max_concurrent
         self.archive_limits = archive_limits or ArchiveLimits()
@@ -106,7 +113,11 @@ class BuildManager:
 
     # -- lifecycle -------------------------------------------------------------------------
     def recover(self) -> None:
-        """Builds running when the service died are interrupted; queued ones are queued again."""
+        """Builds running when the service died are interrupted; queued ones are queued again.
+        Uploads cut off by the stop are deleted, and contexts past their retention."""
+        partial = remove_partial_uploads(self.store.contexts_dir())
+        if partial:
+            log.info("removed %d partial context upload(s) left by the last run", partial)
         for record in self.store.unfinished():
             if record.status == RUNNING:
                 seq = sum(1 for _ in self.store.read_events(record.id)) + 1
@@ -125,6 +136,17 @@ class BuildManager:
             else:
                 self._enqueue(record)
                 log.info("build %s re-queued after a restart", record.id)
+        self.prune_contexts()
+
+    def prune_contexts(self) -> list[str]:
+        """Delete uploaded contexts unused for ``context_retention`` seconds, except those of
+        queued and running builds; the deleted digests."""
+        in_use = {record.context for record in self.store.unfinished()}
+        deleted = self.store.prune_contexts(unused_for=self.context_retention, keep=in_use)
+        if deleted:
+            log.info("deleted %d build context(s) unused for %gs", len(deleted),
+                     self.context_retention)
+        return deleted
 
     async def shutdown(self) -> None:
         for live in list(self._live.values()):
@@ -153,7 +175,7 @@ class BuildManager:
     # -- commands --------------------------------------------------------------------------
     def submit(self, submission: Submission) -> tuple[BuildRecord, bool]:
         """Start (or join) a build; returns the record and whether it joined an existing one."""
-        if not self.store.context_path(submission.context).exists():
+        if not self.store.use_context(submission.context):
             raise MissingContextError(submission.context)
         key = submission.dedup_key
         existing = None if submission.force else self._inflight.get(key)

@@ -5,7 +5,8 @@ Layout below the state directory::
     builds.sqlite3            one row per build
     builds/<id>/events.jsonl  every event the build produced, one JSON object a line (seq order)
     builds/<id>/context/      the extracted build context (removed when the build ends)
-    contexts/sha256-<hex>.tar uploaded contexts, content addressed
+    contexts/sha256-<hex>.tar uploaded contexts, content addressed; kept for a retention period
+                              after their last use (upload, HEAD, submission): ``prune_contexts``
 
 >>> import tempfile
 >>> store = BuildStore(Path(tempfile.mkdtemp()))
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -136,6 +138,32 @@ class BuildStore:
 
     def context_path(self, digest: str) -> Path:
         return self.root / "contexts" / (digest.replace(":", "-") + ".tar")
+
+    def contexts_dir(self) -> Path:
+        return self.root / "contexts"
+
+    def use_context(self, digest: str) -> bool:
+        """Mark an uploaded context as used now (its mtime); False when it is not here."""
+        try:
+            os.utime(self.context_path(digest))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def prune_contexts(self, *, unused_for: float, keep: Iterable[str] = ()) -> list[str]:
+        """Delete uploaded contexts not used for ``unused_for`` seconds, except ``keep``
+        (digests); the deleted digests."""
+        cutoff = time.time() - unused_for
+        kept = {self.context_path(digest).name for digest in keep}
+        deleted = []
+        for path in self.contexts_dir().glob("sha256-*.tar"):
+            try:
+                if path.name not in kept and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    deleted.append(path.name[: -len(".tar")].replace("-", ":", 1))
+            except FileNotFoundError:
+                continue
+        return deleted
 
     def open_event_log(self, build_id: str) -> IO[str]:
         return (self.build_dir(build_id) / "events.jsonl").open("a", encoding="utf-8")

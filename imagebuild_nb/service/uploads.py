@@ -3,7 +3,8 @@
 The upload is content addressed (``PUT /imagebuild/api/contexts/sha256:<hex>``): a client that
 sends the same reproducible context twice uploads it once. Until the bytes match the digest
 and the archive passes ``inspect_archive``, nothing is visible in the context store; a refused
-upload leaves no file behind.
+upload leaves no file behind. A service killed mid-upload cannot clean up: the next start removes
+what it left (``remove_partial_uploads``).
 
 >>> upload = ContextUpload(Path("/tmp"), "sha256:" + "0" * 64, max_bytes=10)
 >>> upload.write(b"x" * 11)
@@ -28,6 +29,18 @@ from imagebuild_nb.service.archive import (
     inspect_archive,
 )
 
+PARTIAL_PREFIX = ".upload-"
+
+
+def remove_partial_uploads(directory: Path) -> int:
+    """Delete the temp files of uploads that never finished; how many. Call it at start only:
+    the one service owning ``directory`` has no upload in progress then."""
+    removed = 0
+    for path in directory.glob(f"{PARTIAL_PREFIX}*"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
 
 class ContextUpload:
     def __init__(self, directory: Path, digest: str, *, max_bytes: int) -> None:
@@ -35,7 +48,7 @@ class ContextUpload:
         self.max_bytes = max_bytes
         self.size = 0
         self._hash = hashlib.sha256()
-        descriptor, name = tempfile.mkstemp(prefix=".upload-", dir=directory)
+        descriptor, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=directory)
         self._path = Path(name)
         self._file = os.fdopen(descriptor, "wb")
 

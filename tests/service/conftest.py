@@ -75,7 +75,7 @@ class ServiceProcess:
         self.process = subprocess.Popen(command, stdout=log, stderr=log, env=environ)
         log.close()
         self.starts += 1
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: imports alone take 15 s on a loaded machine
         while True:
             try:
                 response = httpx.get(f"{self.url}/imagebuild/api/health", headers=self.headers)
