@@ -233,9 +233,9 @@ def _token_request(
             form["service"] = service
         if scope:
             form["scope"] = scope
-        return httpx.Request("POST", realm, data=form)
+        return httpx.Request("POST", realm, data=form, headers={"Accept-Encoding": "identity"})
     params = {k: v for k, v in (("service", service), ("scope", scope)) if v}
-    headers = {}
+    headers = {"Accept-Encoding": "identity"}  # bodies are capped; compressed ones refused
     if credential is not None and credential.has_basic:
         headers["Authorization"] = _basic(credential.username or "", credential.password or "")
     return httpx.Request("GET", realm, params=params, headers=headers)

@@ -1,8 +1,11 @@
-"""The TLS trust used for registries: the host's bundle when configured, plus extra CA files.
+"""The TLS trust used for registries: the host's bundle when configured, plus extra CA files,
+plus Docker's per-registry directory ``/etc/docker/certs.d/<host:port>/``.
 
 httpx trusts only certifi unless ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are set; self-hosted
 registries and TLS-inspecting proxies need their own CA, so extra files are added on top.
-Building a context costs milliseconds, so a client builds it once.
+In a registry's ``certs.d`` directory, as for dockerd: ``*.crt`` files are CAs trusted for that
+registry only, and each ``name.cert`` with its ``name.key`` is a client certificate.
+Building a context costs milliseconds, so a client builds it once per registry.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import certifi
 
@@ -37,6 +42,80 @@ def registry_ssl_context(
         raise RegistryError(
             f"cannot load CA certificates ({error})",
             hint="check SSL_CERT_FILE / SSL_CERT_DIR and the extra CA files in the settings",
+        ) from None
+    return context
+
+
+CERTS_DIR = "/etc/docker/certs.d"
+
+
+@dataclass(frozen=True)
+class CertsDir:
+    """What ``<certs_dir>/<host:port>/`` holds for one registry (empty when there is none)."""
+
+    cas: tuple[str, ...] = ()
+    client_pairs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.cas and not self.client_pairs
+
+    @classmethod
+    def read(cls, certs_dir: str | os.PathLike[str] | None, netloc: str) -> CertsDir:
+        if certs_dir is None:
+            return cls()
+        directory = Path(certs_dir) / netloc
+        try:
+            names = sorted(entry.name for entry in os.scandir(directory) if entry.is_file())
+        except (FileNotFoundError, NotADirectoryError):
+            return cls()
+        except OSError as error:
+            raise RegistryError(
+                f"cannot read the registry certificates in {directory} ({error})",
+                hint="make the directory readable by this user, or point "
+                "IMAGEBUILD_NB_DOCKER_CERTS_DIR elsewhere",
+            ) from None
+        cas = tuple(str(directory / name) for name in names if name.endswith(".crt"))
+        pairs = []
+        for name in names:
+            if name.endswith(".cert"):
+                key = name[: -len(".cert")] + ".key"
+                if key not in names:
+                    raise RegistryError(
+                        f"client certificate {directory / name} has no key {key} beside it",
+                        hint="put the key next to the certificate (same name, .key), as Docker "
+                        "expects, or remove the certificate",
+                    )
+                pairs.append((str(directory / name), str(directory / key)))
+            elif name.endswith(".key") and name[: -len(".key")] + ".cert" not in names:
+                raise RegistryError(
+                    f"client key {directory / name} has no certificate "
+                    f"{name[: -len('.key')]}.cert beside it",
+                    hint="put the certificate next to the key (same name, .cert), "
+                    "or remove the key",
+                )
+        return cls(cas, tuple(pairs))
+
+
+def host_ssl_context(
+    extra_ca_files: Iterable[str], certs: CertsDir, *, insecure: bool,
+    environ: Mapping[str, str] | None = None,
+) -> ssl.SSLContext:
+    """The context for one registry: verifying (base trust plus its ``certs.d`` CAs), or, for
+    an insecure registry, not verifying; client certificates from ``certs.d`` either way."""
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = registry_ssl_context((*extra_ca_files, *certs.cas), environ=environ)
+    try:
+        for cert, key in certs.client_pairs:
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise RegistryError(
+            f"cannot load the client certificate {cert} ({error})",
+            hint="check the .cert/.key pair in the registry's certs.d directory",
         ) from None
     return context
 
