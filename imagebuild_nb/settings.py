@@ -41,6 +41,14 @@ class Settings:
     # What build() does when existence cannot be verified: build anyway (and say why) or fail.
     unknown_existence_policy: UnknownPolicy = "build"
     registry_timeout: float = 10.0
+    # Registries spoken to as Docker's insecure-registries are (HTTPS without verification,
+    # then plain HTTP): host[:port] names or CIDR ranges, comma-separated in the environment.
+    # Loopback is always insecure, as for dockerd.
+    insecure_registries: tuple[str, ...] = ()
+    # Docker's daemon.json, whose insecure-registries list is read as well ("" reads none).
+    docker_daemon_config: str = "/etc/docker/daemon.json"
+    # Docker's per-registry TLS files: <dir>/<host:port>/*.crt CAs, *.cert + *.key client certs.
+    docker_certs_dir: str = "/etc/docker/certs.d"
     check_concurrency: int = 32
     existence_cache_ttl: float = 30.0
     platform: str | None = None
@@ -80,9 +88,14 @@ class Settings:
         return self
 
 
+_COMMA_SEPARATED = frozenset({"insecure_registries"})
+
+
 def _parse(name: str, annotation: object, raw: str) -> Any:
     text = str(annotation)
     try:
+        if name in _COMMA_SEPARATED:  # entries hold ":" (host:port), so not os.pathsep
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
         if "tuple" in text:
             return tuple(part for part in raw.split(os.pathsep) if part)
         if text.startswith("float"):

@@ -26,6 +26,8 @@ from imagebuild_nb.checkers.local import LocalEngineChecker
 from imagebuild_nb.checkers.registry import RegistryChecker
 from imagebuild_nb.checkers.result import ExistenceResult
 from imagebuild_nb.registry import Keychain, RegistryClient, default_keychain
+from imagebuild_nb.registry.hosts import RegistryHosts, resolve_host
+from imagebuild_nb.registry.insecure import InsecureRegistries
 from imagebuild_nb.registry.manifests import Platform
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.reference import ImageReference
@@ -60,6 +62,9 @@ class ExistenceChecker:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
+        # A malformed insecure_registries entry fails here, in the caller's frame.
+        InsecureRegistries.parse(self.settings.insecure_registries,
+                                 source="the insecure_registries setting")
         self._keychain = keychain if keychain is not None else default_keychain()
         self._transport = transport
         self._background = BackgroundLoop()
@@ -113,11 +118,13 @@ class ExistenceChecker:
     # -- cache and lifecycle ------------------------------------------------------------------
 
     def invalidate(self, ref: RefLike | None = None) -> int:
-        """Forget cached answers for ``ref``, or all of them (and remembered credentials and
-        tokens, e.g. after ``docker login``). Returns how many answers were dropped."""
+        """Forget cached answers for ``ref``, or all of them (and remembered credentials,
+        tokens and per-registry TLS decisions, e.g. after ``docker login`` or a new
+        ``certs.d`` CA). Returns how many answers were dropped."""
         if ref is None:
             if self._registry is not None:
                 self._registry.client.auth.forget()
+                self._registry.client.hosts.forget()
             return self._cache.invalidate()
         return self._cache.invalidate(str(_parse(ref)))
 
@@ -178,8 +185,8 @@ class ExistenceChecker:
                 keychain=self._keychain,
                 timeout=self.settings.registry_timeout,
                 transport=self._transport,
-                extra_ca_files=self.settings.extra_ca_files,
                 max_connections=self.settings.check_concurrency,
+                hosts=registry_hosts(self.settings, dns=self._transport is None),
             )
             self._registry = RegistryChecker(client)
         return self._registry
@@ -195,6 +202,19 @@ class ExistenceChecker:
     def _bound(self, count: int) -> float:
         waves = max(1, math.ceil(count / self.settings.check_concurrency))
         return waves * self.settings.registry_timeout + _GRACE
+
+
+def registry_hosts(settings: Settings, *, dns: bool = True) -> RegistryHosts:
+    """How registries are reached under ``settings``: the insecure registries of the setting and
+    of Docker's daemon.json, the CA files, Docker's certs.d. Raises SpecError for a bad list."""
+    insecure = InsecureRegistries.parse(settings.insecure_registries,
+                                        source="the insecure_registries setting")
+    if settings.docker_daemon_config:
+        daemon = InsecureRegistries.from_daemon_config(settings.docker_daemon_config)
+        insecure = insecure.merged(daemon)
+    return RegistryHosts(insecure=insecure, extra_ca_files=settings.extra_ca_files,
+                         certs_dir=settings.docker_certs_dir or None,
+                         resolve=resolve_host if dns else None)
 
 
 def _parse(ref: RefLike) -> ImageReference:

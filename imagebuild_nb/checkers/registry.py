@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +27,7 @@ from imagebuild_nb.registry.manifests import (
     config_descriptor,
     index_entries,
 )
-from imagebuild_nb.registry.tls import is_certificate_error
+from imagebuild_nb.registry.tls import CERTS_DIR, is_certificate_error, is_tls_protocol_error
 from imagebuild_nb.spec.reference import DOCKER_HUB_API_HOST, ImageReference
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,19 @@ class RegistryChecker:
             return watch.unknown(f"timed out: {ref.registry_host} did not answer in time "
                                  f"({type(error).__name__})")
         except httpx.ConnectError as error:
+            host = ref.registry_host
             if is_certificate_error(error):
+                ca_file = Path(self.client.hosts.certs_dir or CERTS_DIR) / host / "ca.crt"
                 return watch.unknown(
-                    f"tls: the certificate of {ref.registry_host} is not trusted ({error}); "
-                    "add its CA to SSL_CERT_FILE or the extra CA files in the settings")
-            return watch.unknown(f"unreachable: cannot connect to {ref.registry_host} ({error})")
+                    f"tls: the certificate of {host} is not trusted ({error}); put its CA in "
+                    f"{ca_file} (as for docker push), SSL_CERT_FILE or the extra_ca_files "
+                    f"setting, or list {host} in insecure_registries")
+            if is_tls_protocol_error(error):
+                return watch.unknown(
+                    f"tls: {host} does not speak TLS (a plain-HTTP registry?); list it in "
+                    "insecure_registries (IMAGEBUILD_NB_INSECURE_REGISTRIES) or in Docker's "
+                    "daemon.json insecure-registries, as the engine needs for pushing to it")
+            return watch.unknown(f"unreachable: cannot connect to {host} ({error})")
         except httpx.HTTPError as error:
             return watch.unknown(f"error: request to {ref.registry_host} failed "
                                  f"({type(error).__name__}: {error})")

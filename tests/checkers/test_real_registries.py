@@ -1,6 +1,7 @@
 """ExistenceChecker against real registries started by the project and by the tests:
 plain HTTP, Basic auth, Bearer tokens (distribution's token auth + our token server), TLS
-with a custom CA, an OCI index with two platforms, a registry that stops, deletion."""
+with a custom CA, an OCI index with two platforms, a registry that stops, deletion, a failing
+credential helper."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from imagebuild_nb.checkers import ExistenceChecker
 from imagebuild_nb.labels import SPEC_HASH_LABEL
 from imagebuild_nb.settings import Settings
+from tests.support.addresses import non_loopback_ipv4
 from tests.support.cred_helpers import install_helper
 from tests.support.oci_upload import Uploader
 from tests.support.registry_launcher import LaunchedRegistry, launch_registry
@@ -25,7 +27,9 @@ from tests.support.token_server import TokenServer, running_token_server
 
 pytestmark = pytest.mark.registry
 
-SETTINGS = Settings(registry_timeout=5.0, existence_cache_ttl=30.0)
+# The machine's daemon.json and certs.d stay out of it.
+SETTINGS = Settings(registry_timeout=5.0, existence_cache_ttl=30.0, docker_daemon_config="",
+                    docker_certs_dir="")
 
 
 @pytest.fixture
@@ -115,10 +119,14 @@ def test_bearer_token_registry(token_registry, docker_config, unique_name: str):
 
 def test_tls_registry_with_a_custom_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        unique_name: str):
+    # On this machine's non-loopback address: loopback registries are insecure (no
+    # verification, as for the engine), so only a "remote" one shows the CA settings at work.
+    address = non_loopback_ipv4()
     ca = make_ca()
     ca_file, _ = ca.write(tmp_path / "pki", "ca")
-    cert_file, key_file = make_server_cert(ca).write(tmp_path / "pki", "server")
-    registry = launch_registry(tmp_path / "registry", tls=(cert_file, key_file), ca_file=ca_file)
+    cert_file, key_file = make_server_cert(ca, ("localhost", address)).write(tmp_path / "pki", "server")
+    registry = launch_registry(tmp_path / "registry", tls=(cert_file, key_file), ca_file=ca_file,
+                               address=address)
     try:
         with httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file)), timeout=10) as client:
             digest = Uploader(client, registry.url).image(unique_name, "v1")["digest"]

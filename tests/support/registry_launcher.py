@@ -39,16 +39,16 @@ class LaunchedRegistry:
 
 def launch_registry(
     workdir: Path, *, tls: tuple[Path, Path] | None = None, ca_file: Path | None = None,
-    extra_config: str = "",
+    extra_config: str = "", address: str = "127.0.0.1",
 ) -> LaunchedRegistry:
-    """Start a registry on a free loopback port; ``tls`` is (certificate, key)."""
+    """Start a registry on a free port (loopback, or ``address``); ``tls`` is (certificate, key)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RuntimeError(f"docker-registry is not installed; {SETUP_HINT}")
     port = free_port()
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
-    http = f"addr: 127.0.0.1:{port}, secret: launched"
+    http = f"addr: {address}:{port}, secret: launched"
     if tls:
         http += f", tls: {{certificate: {tls[0]}, key: {tls[1]}}}"
     lines = [
@@ -65,7 +65,8 @@ def launch_registry(
     with log_path.open("wb") as log:
         process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
     scheme = "https" if tls else "http"
-    registry = LaunchedRegistry(f"localhost:{port}", scheme, process, log_path)
+    host = f"localhost:{port}" if address == "127.0.0.1" else f"{address}:{port}"
+    registry = LaunchedRegistry(host, scheme, process, log_path)
     verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=str(ca_file))
                                      if ca_file else True)
     deadline = time.monotonic() + 20
