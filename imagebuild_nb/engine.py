@@ -15,32 +15,63 @@ Rules (see DESIGN.md, "Behaviour contract"): a ``latest`` tag is always built; o
 existing image comes back without any build call; ``force`` skips the check and builds without
 cache; unknown existence builds and says why, or fails under ``unknown_existence_policy="fail"``;
 ``dry_run`` touches neither engine nor registry. Identical concurrent builds run once.
+
+Input is an ``Image``, a ``flyte.Image`` (converted by :func:`~imagebuild_nb.as_image`) or a
+ready ``BuildTarget``; each call computes one :class:`~imagebuild_nb.plan.BuildPlan` that its
+check, dry run and build share. The parts are injectable (no module globals to patch)::
+
+    ImageBuildEngine(settings, builders={"local": my_builder}, checker=my_checker)
+
+Flyte's async forms work too: ``await ImageBuildEngine.build.aio(img)``,
+``await ImageBuildEngine.image_exists.aio(img)`` (they run off the event loop).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from imagebuild_nb.build import DryRun, ImageBuild
-from imagebuild_nb.builders.base import Builder
+from imagebuild_nb.builders.base import Builder, ExistenceCheck, SubmittingBuilder
 from imagebuild_nb.builders.select import get_builder
 from imagebuild_nb.builders.target import BuildTarget
 from imagebuild_nb.errors import ImageBuildError
-from imagebuild_nb.events import BuildEvent, BuildFinished, BuildStarted
+from imagebuild_nb.events import BuildEvent, BuildFailed, BuildFinished, BuildStarted, LogLine
+from imagebuild_nb.plan import BuildPlan
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.singleflight import SingleFlight
+from imagebuild_nb.spec.convert import ImageLike
+from imagebuild_nb.spec.secrets import resolve, scrub, secret_values
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+EngineInput = ImageLike | BuildTarget
 
 # Single flight across engine instances (the magics make a fresh engine per call), keyed by
 # (builder name, image URI).
 _flights: SingleFlight[tuple[str, str], ImageBuild] = SingleFlight()
+
+
+class _Bound(Generic[T]):
+    """An engine method bound to an engine: call it, or ``await method.aio(...)`` (Flyte's
+    syncify convention), which runs it on a worker thread so the event loop never blocks."""
+
+    def __init__(self, func: Callable[..., T], engine: ImageBuildEngine) -> None:
+        self._func, self._engine = func, engine
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> T:
+        return self._func(self._engine, *args, **kwargs)
+
+    async def aio(self, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(self, *args, **kwargs))
 
 
 class _either(Generic[T]):
@@ -50,19 +81,26 @@ class _either(Generic[T]):
         self.func = func
         functools.update_wrapper(self, func)  # type: ignore[arg-type]
 
-    def __get__(self, obj: Any, owner: type[ImageBuildEngine]) -> Callable[..., T]:
-        return functools.partial(self.func, obj if obj is not None else owner.default())
+    def __get__(self, obj: Any, owner: type[ImageBuildEngine]) -> _Bound[T]:
+        return _Bound(self.func, obj if obj is not None else owner.default())
 
 
 class ImageBuildEngine:
     """Checks and builds images. See the module docstring for the rules."""
 
+    # The builders this project ships (plug-ins may add names through entry points).
+    ImageBuilderType = Literal["local", "remote"]
+
     _default: ClassVar[ImageBuildEngine | None] = None
     _default_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *,
+                 builders: Mapping[str, Builder] | None = None,
+                 checker: ExistenceCheck | None = None) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
-        self._checker: Any = None
+        self._builders = dict(builders or {})
+        self._checker: ExistenceCheck | None = checker
+        self._owns_checker = checker is None
         self._lock = threading.Lock()
 
     # -- configuration --------------------------------------------------------------------------
@@ -87,7 +125,7 @@ class ImageBuildEngine:
         return engine
 
     @property
-    def checker(self) -> Any:
+    def checker(self) -> ExistenceCheck:
         with self._lock:
             if self._checker is None:
                 from imagebuild_nb.checkers import ExistenceChecker
@@ -95,48 +133,58 @@ class ImageBuildEngine:
                 self._checker = ExistenceChecker(self.settings)
             return self._checker
 
+    def builder(self, name: str | None = None) -> Builder:
+        """The builder called ``name`` (default: the settings'), injected ones first."""
+        name = name or self.settings.default_builder
+        return self._builders.get(name) or get_builder(name, self.settings)
+
+    def plan(self, image: EngineInput) -> BuildPlan:
+        """The plan one call works from (identity now; rendering when a step needs it)."""
+        return BuildPlan.make(image, self.settings)
+
     def close(self) -> None:
         """Release the existence checker's connections and thread (the engine stays usable)."""
         with self._lock:
-            checker, self._checker = self._checker, None
-        if checker is not None and hasattr(checker, "close"):
+            checker = self._checker if self._owns_checker else None
+            if self._owns_checker:
+                self._checker = None
+        if checker is not None:
             checker.close()
 
     # -- existence ------------------------------------------------------------------------------
 
     @_either
-    def check(self, image: Any) -> Any:
+    def check(self, image: EngineInput) -> Any:
         """Tri-state existence (exists / missing / unknown with reason) of ``image``."""
-        return self._check(_identity(self._placed(image)), self.settings.default_builder)
+        return self._check(self.plan(image), self.settings.default_builder)
 
     @_either
-    def image_exists(self, image: Any) -> str | None:
+    def image_exists(self, image: EngineInput) -> str | None:
         """The seed's contract: the URI when the image exists, None when it is missing.
 
         Also the image's own URI for a default base image, a ``latest`` tag, or when existence
         cannot be verified (the reason is logged; use :meth:`check` to see it).
         """
-        image = self._placed(image)
-        target = _identity(image)
-        if target.is_default_base:
-            log.info("%s is a default base image; assuming it exists", target.uri)
-            return target.uri
-        if target.tag == "latest":
-            log.info("%s has the 'latest' tag; it is always (re)built", target.uri)
-            return target.uri
-        result = self.check(image)
+        plan = self.plan(image)
+        if plan.is_default_base:
+            log.info("%s is a default base image; assuming it exists", plan.uri)
+            return plan.uri
+        if plan.tag == "latest":
+            log.info("%s has the 'latest' tag; it is always (re)built", plan.uri)
+            return plan.uri
+        result = self._check(plan, self.settings.default_builder)
         if result.state == "exists":
-            return target.uri
+            return plan.uri
         if result.state == "missing":
             return None
-        log.warning("cannot verify that %s exists (%s); returning its URI", target.uri,
+        log.warning("cannot verify that %s exists (%s); returning its URI", plan.uri,
                     result.reason)
-        return target.uri
+        return plan.uri
 
     # -- building -------------------------------------------------------------------------------
 
     @_either
-    def build(self, image: Any, builder: str | None = None, dry_run: bool = False,
+    def build(self, image: EngineInput, builder: str | None = None, dry_run: bool = False,
               force: bool = False, wait: bool = True) -> ImageBuild:
         """Build ``image`` unless it exists; returns the :class:`ImageBuild` (see module doc).
 
@@ -145,28 +193,30 @@ class ImageBuildEngine:
         :class:`~imagebuild_nb.errors.BuildFailedError` from ``wait()`` (here when ``wait``).
         """
         name = builder or self.settings.default_builder
-        chosen = get_builder(name, self.settings)
-        image = self._placed(image)
-        identity = _identity(image)
+        chosen = self.builder(name)
+        plan = self.plan(image)
         if dry_run:
-            return ImageBuild.planned(self._dry_run(image, chosen, force), reason="dry run")
+            return ImageBuild.planned(self._dry_run(plan, chosen, force), reason="dry run")
+        if plan.is_default_base and force:
+            plan.refuse_upstream_tag()  # forcing an upstream image would overwrite it locally
         chosen.ensure_available()  # engine down: the clear error comes before anything else
-        if identity.is_default_base and not force:
-            return ImageBuild.found_existing(identity.uri, digest=None, builder=name,
-                                             driver=chosen.driver)
-        key = (name, identity.uri)
+        if plan.is_default_base:
+            return self._annotated(ImageBuild.found_existing(plan.uri, digest=None, builder=name,
+                                                             driver=chosen.driver), plan)
+        plan.refuse_upstream_tag()
+        key = (name, plan.uri)
         while True:
             flight, leading = _flights.lead_or_join(key)
             if leading:
                 break
             # Join outside any lock: other keys and the build's own callbacks never wait on us.
-            log.info("joining the build of %s already running in this process", identity.uri)
+            log.info("joining the build of %s already running in this process", plan.uri)
             shared = flight.outcome()
             if shared is not None and not (force and shared.found):
                 return shared.wait() if wait else shared
             # The leader failed before building, or found the image while we must rebuild it.
         try:
-            handle = self._start(image, identity, name, chosen, force,
+            handle = self._start(plan, name, chosen, force,
                                  on_done=lambda finished: _flights.land(key, flight, finished))
         except BaseException:
             _flights.land(key, flight, None)  # joiners make the call themselves
@@ -177,118 +227,98 @@ class ImageBuildEngine:
             _flights.share(flight, handle)
         return handle.wait() if wait else handle
 
-    def _start(self, image: Any, identity: _Identity, name: str, chosen: Builder, force: bool,
+    def _start(self, plan: BuildPlan, name: str, chosen: Builder, force: bool,
                on_done: Callable[[ImageBuild], None]) -> ImageBuild:
         """The leader's part: check existence, then start the build when one is needed."""
-        reason, existence = self._why_build(identity, force, name)
+        reason, existence = self._why_build(plan, force, name)
         if reason is None:
-            return ImageBuild.found_existing(identity.uri, digest=existence.digest, builder=name,
-                                             driver=chosen.driver, existence=existence)
-        request = _target(image, chosen.driver, self.settings).request(
-            chosen.driver, network_mode=self.settings.network_mode, no_cache=force)
-        handle = ImageBuild(identity.uri, builder=name, driver=chosen.driver, reason=reason)
+            return self._annotated(ImageBuild.found_existing(
+                plan.uri, digest=existence.digest, builder=name, driver=chosen.driver,
+                existence=existence), plan)
+        request = plan.request(chosen.driver, force=force, with_secrets=True)
+        # Only to scrub them from logs: secret values are never stored or sent anywhere.
+        hidden = secret_values([resolve(mount) for mount in plan.secrets])
+        handle = self._annotated(ImageBuild(plan.uri, builder=name, driver=chosen.driver,
+                                            reason=reason), plan)
         handle.existence = existence
 
         events: Callable[[threading.Event], Iterator[BuildEvent]]
-        start = getattr(chosen, "start", None)
-        if callable(start):
+        if isinstance(chosen, SubmittingBuilder):
             # A builder that runs elsewhere (the service) submits now, so even wait=False
             # returns with the run's id and page; the thread then only follows it.
-            remote_run = start(request)
+            remote_run = chosen.start(request)
             handle.remote_run = remote_run
-            events = functools.partial(_without_started, chosen.follow, remote_run.id)  # type: ignore[attr-defined]
+            events = functools.partial(_without_started, chosen.follow, remote_run.id)
         else:
             events = functools.partial(chosen.build, request)
 
         def run(cancel: threading.Event) -> Iterator[BuildEvent]:
-            yield BuildStarted(uri=identity.uri, builder=name, driver=chosen.driver, reason=reason)
+            yield BuildStarted(uri=plan.uri, builder=name, driver=chosen.driver, reason=reason,
+                               dockerfile=request.dockerfile)
             for event in events(cancel):
                 if isinstance(event, BuildFinished):
-                    self._forget(identity.uri)
-                yield event
+                    self._forget(plan.uri)
+                yield _scrubbed(event, hidden) if hidden else event
 
         return handle.start(run, on_done=on_done)
 
-    def _placed(self, image: Any) -> Any:
-        """An image that names no registry goes to the configured one (``settings.registry``);
-        with none configured it stays in the local engine (the embedded default)."""
-        registry = self.settings.registry
-        if (registry and not isinstance(image, BuildTarget) and image.registry is None
-                and not image.is_default_base):
-            return image.with_registry(registry)
-        return image
-
-    def _check(self, identity: _Identity, builder: str) -> Any:
+    def _check(self, plan: BuildPlan, builder: str) -> Any:
         """Ask where the build would happen: a builder that answers existence itself (the
         service, with its own registry credentials) is asked; otherwise our checker."""
-        platform = identity.platform or self.settings.platform
+        platform = plan.platform or self.settings.platform
         if builder != "local":
-            answer = getattr(get_builder(builder, self.settings), "check", None)
-            if callable(answer):
-                return answer(identity.uri, spec_hash=identity.spec_hash, platform=platform)
-        return self.checker.check(identity.uri, spec_hash=identity.spec_hash, platform=platform)
+            chosen = self.builder(builder)
+            if isinstance(chosen, SubmittingBuilder):
+                return chosen.check(plan.uri, spec_hash=plan.check_spec_hash, platform=platform)
+        return self.checker.check(plan.uri, spec_hash=plan.check_spec_hash, platform=platform)
 
-    def _why_build(self, identity: _Identity, force: bool, builder: str) -> tuple[str | None, Any]:
+    def _why_build(self, plan: BuildPlan, force: bool, builder: str) -> tuple[str | None, Any]:
         """Why a build is needed (None: it exists), and the existence result when checked."""
         if force:
             return "force: rebuild without cache", None
-        if identity.tag == "latest":
+        if plan.tag == "latest":
             return "the 'latest' tag is always built", None
-        result = self._check(identity, builder)
-        if result.state == "exists" and not getattr(result, "built_from_other_spec", False):
+        result = self._check(plan, builder)
+        if result.state == "exists" and not result.built_from_other_spec:
             return None, result
         if result.state == "exists":
-            return f"{identity.uri} exists but was built from another spec", result
+            return f"{plan.uri} exists but was built from another spec", result
         if result.state == "missing":
             return "missing", result
         if self.settings.unknown_existence_policy == "fail":
             raise ImageBuildError(
-                f"cannot tell whether {identity.uri} exists: {result.reason}",
+                f"cannot tell whether {plan.uri} exists: {result.reason}",
                 hint="fix the registry access, build with force=True, or set "
                      "unknown_existence_policy='build' to build anyway",
             )
         return f"existence unknown ({result.reason}); building to be sure", result
 
-    def _dry_run(self, image: Any, chosen: Builder, force: bool) -> DryRun:
-        target = _target(image, chosen.driver, self.settings)
-        request = target.request(chosen.driver, network_mode=self.settings.network_mode,
-                                 no_cache=force)
-        return DryRun(uri=target.uri, dockerfile=request.dockerfile,
+    def _dry_run(self, plan: BuildPlan, chosen: Builder, force: bool) -> DryRun:
+        request = plan.request(chosen.driver, force=force, with_secrets=False)
+        return DryRun(uri=plan.uri, dockerfile=request.dockerfile,
                       context_files=tuple(request.context.file_list()),
                       command=chosen.describe(request), builder=chosen.name,
-                      driver=chosen.driver, push=request.push)
+                      driver=chosen.driver, push=request.push, origin=plan.origin,
+                      secrets=tuple(mount.name for mount in plan.secrets))
+
+    @staticmethod
+    def _annotated(build: ImageBuild, plan: BuildPlan) -> ImageBuild:
+        build.origin = plan.origin
+        return build
 
     def _forget(self, uri: str) -> None:
         if self._checker is not None:
             self._checker.invalidate(uri)
 
 
-class _Identity:
-    """What the engine needs before deciding to build: cheap (one hash, no rendering)."""
-
-    def __init__(self, uri: str, tag: str, spec_hash: str | None, platform: str | None,
-                 is_default_base: bool) -> None:
-        self.uri, self.tag, self.spec_hash = uri, tag, spec_hash
-        self.platform, self.is_default_base = platform, is_default_base
-
-
-def _identity(image: Any) -> _Identity:
-    if isinstance(image, BuildTarget):
-        return _Identity(image.uri, image.tag, image.spec_hash if image.explicit_tag else None,
-                         image.platform, image.is_default_base)
-    reference = image.reference  # one snapshot of the spec's files
-    explicit = getattr(image, "explicit_tag", None) is not None
-    return _Identity(str(reference), reference.tag or "latest",
-                     image.spec_hash if explicit else None, getattr(image, "platform", None),
-                     bool(getattr(image, "is_default_base", False)))
-
-
-def _target(image: Any, driver: str, settings: Settings) -> BuildTarget:
-    if isinstance(image, BuildTarget):
-        return image
-    from imagebuild_nb.builders.from_image import target_from_image
-
-    return target_from_image(image, driver=driver, settings=settings)
+def _scrubbed(event: BuildEvent, hidden: tuple[str, ...]) -> BuildEvent:
+    """The event with secret values replaced by ``***`` (a step that prints one)."""
+    if isinstance(event, LogLine):
+        return dataclasses.replace(event, text=scrub(event.text, hidden))
+    if isinstance(event, BuildFailed):
+        return dataclasses.replace(event, message=scrub(event.message, hidden),
+                                   lines=tuple(scrub(line, hidden) for line in event.lines))
+    return event
 
 
 def _without_started(follow: Callable[..., Iterator[BuildEvent]], build_id: str,

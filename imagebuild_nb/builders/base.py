@@ -34,9 +34,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from imagebuild_nb.events import BuildEvent
+
+if TYPE_CHECKING:
+    from imagebuild_nb.build import RemoteRun
+    from imagebuild_nb.checkers.result import ExistenceResult
 
 
 @runtime_checkable
@@ -64,7 +68,8 @@ class BuildRequest:
     network_mode: str | None = None
     no_cache: bool = False
     platform: str | None = None
-    # id -> file on this machine; BuildKit mounts them with RUN --mount=type=secret,id=<id>.
+    # id -> a file on this machine, or "env:NAME" for an environment variable of this process;
+    # BuildKit mounts them with RUN --mount=type=secret,id=<id>. Never the values themselves.
     secrets: Mapping[str, str] = field(default_factory=dict)
     # Push the primary tag to its registry after the build (it names a registry).
     push: bool = False
@@ -90,3 +95,32 @@ class Builder(Protocol):
     def describe(self, request: BuildRequest) -> str: ...
 
     def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]: ...
+
+
+@runtime_checkable
+class SubmittingBuilder(Builder, Protocol):
+    """A builder that builds elsewhere (the build service): it submits, then follows.
+
+    The engine calls :meth:`start` at once, so even ``wait=False`` returns with the run's id and
+    page; it asks :meth:`check` whether an image exists (with the service's credentials).
+    """
+
+    def start(self, request: BuildRequest) -> RemoteRun: ...
+
+    def follow(self, build_id: str, cancel: threading.Event | None = None) -> Iterator[BuildEvent]:
+        ...
+
+    def check(self, reference: str, *, spec_hash: str | None = None,
+              platform: str | None = None) -> ExistenceResult: ...
+
+
+@runtime_checkable
+class ExistenceCheck(Protocol):
+    """What the engine asks whether an image exists (``ExistenceChecker`` is the real one)."""
+
+    def check(self, ref: str, *, spec_hash: str | None = None,
+              platform: str | None = None) -> ExistenceResult: ...
+
+    def invalidate(self, ref: str | None = None) -> int: ...
+
+    def close(self) -> None: ...

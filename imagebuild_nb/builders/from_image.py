@@ -30,12 +30,13 @@ class RenderedContext:
         return [entry.path for entry in self.context.entries if entry.kind != "directory"]
 
 
-def target_from_image(image: Any, *, driver: str, settings: Settings) -> BuildTarget:
+def target_from_image(image: Any, *, driver: str, settings: Settings,
+                      snap: Any = None) -> BuildTarget:
     from imagebuild_nb import __version__
     from imagebuild_nb.render import build_context
 
     form = FORMS.get(driver, "buildkit")
-    context = build_context(image, buildkit=form == "buildkit", settings=settings)
+    context = build_context(image, buildkit=form == "buildkit", settings=settings, snap=snap)
     return BuildTarget(
         uri=context.uri,
         dockerfiles={form: context.dockerfile},

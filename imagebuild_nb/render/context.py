@@ -113,7 +113,7 @@ def build_context(image: Image, *, buildkit: bool = True,
     """Resolve ``image`` against the files now and lay out its build context (pure)."""
     snap = snap or image.snapshot()
     labels = {SPEC_HASH_LABEL: snap.spec_hash}
-    common = dict(uri=image.uri, spec_hash=snap.spec_hash, buildkit=buildkit,
+    common = dict(uri=str(image.reference_for(snap)), spec_hash=snap.spec_hash, buildkit=buildkit,
                   platform=image.platform, labels=labels)
     if isinstance(image.base, DockerfileBase):
         return _dockerfile_context(image.base, snap, common)

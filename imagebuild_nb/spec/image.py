@@ -354,6 +354,10 @@ class Image:
 
     @property
     def reference(self) -> ImageReference:
+        return self.reference_for(None)
+
+    def reference_for(self, snap: Snapshot | None) -> ImageReference:
+        """The reference, with the content tag taken from ``snap`` (one walk per call)."""
         if self.is_default_base and self.explicit_tag is None and self.registry is None:
             return ImageReference.parse(self.base.reference)  # type: ignore[union-attr]
         repository = self.name or (
@@ -364,7 +368,9 @@ class Image:
             host, _, namespace = self.registry.partition("/")
             if namespace:
                 repository = f"{namespace}/{repository}"
-        return ImageReference(host, repository, self.tag)
+        tag = self.tag if snap is None or self.explicit_tag is not None or self.is_default_base \
+            else snap.spec_hash[:CONTENT_TAG_LENGTH]
+        return ImageReference(host, repository, tag)
 
     @property
     def uri(self) -> str:
