@@ -177,3 +177,23 @@ def test_forcing_an_unmodified_base_never_overwrites_it() -> None:
         engine.build(Image.from_base(BUSYBOX, name="library/busybox", registry="localhost:5001",
                                      tag="latest"))
     assert client.images.get(BUSYBOX).id == before
+
+
+def test_buildkit_cli_passes_secrets_by_file_or_variable_never_by_value() -> None:
+    from imagebuild_nb.builders.buildkit_cli import BuildKitCliBuilder, Cli
+    from imagebuild_nb.builders.context import InMemoryContext
+
+    request = BuildRequest(dockerfile="", context=InMemoryContext({}), tags=("x:1",),
+                           secrets={"a": "/run/keys/pat", "b": "env:GITHUB_PAT"})
+    args = BuildKitCliBuilder(Cli("/usr/bin/docker", "classic")).command(request)
+    assert "id=a,src=/run/keys/pat" in args and "id=b,env=GITHUB_PAT" in args
+
+
+def test_engine_api_driver_itself_refuses_a_request_with_secrets() -> None:
+    from imagebuild_nb.builders.context import InMemoryContext
+    from imagebuild_nb.builders.docker_api import DockerApiBuilder
+
+    request = BuildRequest(dockerfile="FROM busybox\n", context=InMemoryContext({}),
+                           tags=("x:1",), secrets={"a": "env:X"})
+    with pytest.raises(BuilderUnavailableError, match="secrets"):
+        next(iter(DockerApiBuilder().build(request, threading.Event())))

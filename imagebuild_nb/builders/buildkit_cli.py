@@ -141,7 +141,9 @@ class BuildKitCliBuilder:
         for key in sorted(request.labels):
             args += ["--label", f"{key}={request.labels[key]}"]
         for secret_id in sorted(request.secrets):
-            args += ["--secret", f"id={secret_id},src={request.secrets[secret_id]}"]
+            source = request.secrets[secret_id]  # a file, or "env:NAME" (the CLI reads it)
+            where = f"env={source[4:]}" if source.startswith("env:") else f"src={source}"
+            args += ["--secret", f"id={secret_id},{where}"]
         if request.network_mode:
             args += ["--network", request.network_mode]
         if request.no_cache:

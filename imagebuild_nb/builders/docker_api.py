@@ -68,9 +68,10 @@ class DockerApiBuilder:
     def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:
         client = self.client
         parser = LegacyStreamParser()
-        if request.secrets:
-            log.warning("the docker-api driver cannot pass build secrets (%s); "
-                        "use the buildkit driver", ", ".join(sorted(request.secrets)))
+        if request.secrets:  # the legacy builder has no secret mounts: never build without
+            raise BuilderUnavailableError(
+                f"the docker-api driver cannot pass build secrets ({len(request.secrets)})",
+                hint="build with BuildKit: local_driver='buildkit' (a docker CLI with BuildKit)")
         body, writer = _stream_context(request)
         watcher = None
         try:
