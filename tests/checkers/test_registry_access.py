@@ -15,7 +15,9 @@ import docker
 import httpx
 import pytest
 
+from imagebuild_nb import Image
 from imagebuild_nb.checkers import ExistenceChecker
+from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.errors import SpecError
 from imagebuild_nb.settings import Settings
 from tests.support.addresses import non_loopback_ipv4
@@ -181,3 +183,26 @@ def test_a_registry_ca_in_certs_d_and_an_insecure_tls_registry(
     assert f"{other}/{registry.host}/ca.crt" in untrusted.reason
     assert trusted.exists and trusted.digest == digest, trusted
     assert insecure.exists and insecure.digest == digest, insecure
+
+
+@pytest.mark.engine
+def test_an_engine_build_to_a_self_signed_loopback_registry_is_found_the_second_time(
+    tmp_path: Path, pki: Pki, registries: list[LaunchedRegistry], busybox_base: str,
+    remove_images: list[str], unique_name: str, monkeypatch: pytest.MonkeyPatch,
+):
+    """The issue's symptom: such a registry was "unknown" on every call, so every build() rebuilt."""
+    registry = launch_registry(tmp_path / "tls", tls=(pki.cert_file, pki.key_file), ca_file=pki.ca_file)
+    registries.append(registry)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    image = (Image.from_base(busybox_base, name=unique_name, registry=registry.host)
+             .with_env_vars({"NONCE": unique_name}))
+    engine = ImageBuildEngine(SETTINGS.replace(local_driver="docker-api", network_mode="host"))
+    try:
+        first = engine.build(image)
+        remove_images.append(first.uri)
+        engine.checker.invalidate()
+        second = engine.build(image)
+    finally:
+        engine.close()
+    assert first.built and first.digest, first
+    assert second.found and not second.built and second.digest == first.digest, second
