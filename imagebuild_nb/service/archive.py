@@ -1,10 +1,16 @@
 """Build-context archives from untrusted clients: limits, safety checks and confined extraction.
 
 An archive is refused (``UnsafeArchiveError``, a 400) when a member has an absolute path, a
-``..`` component, a symlink or hard link that leaves the context, a device/FIFO entry, or a path
-that walks through a symlink; it is refused with ``ArchiveTooLargeError`` (a 413) past the file
-count or unpacked size limit. Nothing is written before the whole archive has been checked, and
-extraction goes only below the given directory.
+``..`` component, a device/FIFO/sparse entry, a name that appears twice, a path below a symlink
+or a file, a hard link to anything but an earlier file, or a symlink that leads out of the
+context. Links are judged as the kernel will follow them, through every link of the archive
+(``imagebuild_nb.spec.links``; the client judges them the same way), so member order changes
+nothing. It is refused with ``ArchiveTooLargeError`` (a 413) past the entry count, the unpacked
+size, or the size of its names and extended headers, which are checked before they are read.
+
+Extraction goes into a folder it creates, one member at a time through directory descriptors
+opened with ``O_NOFOLLOW``: no write ever goes through a link, even one this check missed.
+Links are created last, as links; nothing here reads through them.
 
 >>> import io, tarfile
 >>> buffer = io.BytesIO()
@@ -19,11 +25,23 @@ imagebuild_nb.service.archive.UnsafeArchiveError: archive member '../escape' has
 
 from __future__ import annotations
 
-import posixpath
+import gzip
+import os
+import stat
 import tarfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from imagebuild_nb.service.bounded_tar import HeaderTooLargeError, RefusedHeaderError, open_bounded
+from imagebuild_nb.spec.links import LinkLoopError, LinkTree
+
+_COPY_CHUNK = 1 << 20
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UnsafeArchiveError(ValueError):
@@ -31,13 +49,17 @@ class UnsafeArchiveError(ValueError):
 
 
 class ArchiveTooLargeError(ValueError):
-    """The archive exceeds the configured size or file-count limits."""
+    """The archive exceeds the configured size, file-count or header limits."""
 
 
 @dataclass(frozen=True)
 class ArchiveLimits:
     max_files: int = 50_000
     max_unpacked_bytes: int = 2 * 1024**3
+    # One PAX or GNU long-name header, and all names, link targets and headers together.
+    max_header_bytes: int = 64 * 1024
+    max_metadata_bytes: int = 64 * 1024**2
+    max_path_bytes: int = 4096  # PATH_MAX
 
 
 @dataclass(frozen=True)
@@ -46,66 +68,128 @@ class ArchiveSummary:
     unpacked_bytes: int
 
 
+@dataclass(frozen=True)
+class _Member:
+    name: str  # normalized: no '.', no empty components
+    kind: str  # "file" | "dir" | "symlink" | "hardlink"
+    info: tarfile.TarInfo
+
+
 def inspect_archive(fileobj: IO[bytes], limits: ArchiveLimits) -> ArchiveSummary:
     """Check every member of a tar stream; raise on the first unsafe or over-limit one."""
-    try:
-        with tarfile.open(fileobj=fileobj, mode="r:*") as tar:
-            return _inspect(tar, limits)
-    except tarfile.TarError as error:
-        raise UnsafeArchiveError(f"not a valid tar archive: {error}") from None
+    with _reading(fileobj, limits) as tar:
+        members = _inspect(tar, limits)
+    return _summary(members)
 
 
 def extract_archive(path: Path, destination: Path, limits: ArchiveLimits) -> ArchiveSummary:
-    """Check, then extract ``path`` below ``destination`` (created; must not exist yet)."""
-    with path.open("rb") as handle:
-        summary = inspect_archive(handle, limits)
-    destination.mkdir(parents=True)
-    with tarfile.open(path, mode="r:*") as tar:
-        # The stdlib "data" filter re-checks what _inspect checked: defence in depth.
-        tar.extractall(destination, filter="data")
-    return summary
+    """Check, then extract ``path`` into ``destination`` (created here: must not exist yet)."""
+    with path.open("rb") as handle, _reading(handle, limits) as tar:
+        members = _inspect(tar, limits)
+        destination.mkdir(parents=True)
+        _extract(tar, members, destination)
+    return _summary(members)
 
 
-def _inspect(tar: tarfile.TarFile, limits: ArchiveLimits) -> ArchiveSummary:
-    files = 0
+@contextmanager
+def _reading(fileobj: IO[bytes], limits: ArchiveLimits) -> Iterator[tarfile.TarFile]:
+    """Open with bounded headers; every way a hostile stream can fail becomes our error."""
+    try:
+        with open_bounded(fileobj, max_header_bytes=limits.max_header_bytes,
+                          max_metadata_bytes=limits.max_metadata_bytes) as tar:
+            yield tar
+    except HeaderTooLargeError as error:
+        raise ArchiveTooLargeError(str(error)) from None
+    except (RefusedHeaderError, LinkLoopError) as error:
+        raise UnsafeArchiveError(str(error)) from None
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise UnsafeArchiveError(f"not a valid tar archive: {error}") from None
+
+
+def _summary(members: list[_Member]) -> ArchiveSummary:
+    unpacked = sum(m.info.size for m in members if m.kind == "file")
+    return ArchiveSummary(files=len(members), unpacked_bytes=unpacked)
+
+
+def _inspect(tar: tarfile.TarFile, limits: ArchiveLimits) -> list[_Member]:
+    members: list[_Member] = []
+    kinds: dict[str, str] = {}
     unpacked = 0
-    symlinks: set[str] = set()
-    seen: set[str] = set()
-    for member in tar:
-        name = _checked_name(member.name)
-        files += 1
-        if files > limits.max_files:
+    metadata = 0
+    for info in tar:
+        if len(members) >= limits.max_files:
             raise ArchiveTooLargeError(f"archive has more than {limits.max_files} entries")
-        if member.isdev() or member.isfifo() or not (
-            member.isfile() or member.isdir() or member.issym() or member.islnk()
-        ):
-            raise UnsafeArchiveError(f"archive member {member.name!r} is a device or special file")
-        for parent in _parents(name):
-            if parent in symlinks:
+        member = _member(info, limits)
+        metadata += len(member.name) + len(info.linkname)
+        if metadata > limits.max_metadata_bytes:
+            raise ArchiveTooLargeError(
+                f"the archive's names and headers exceed {limits.max_metadata_bytes} bytes"
+            )
+        if member.name in kinds:
+            raise UnsafeArchiveError(f"archive member {info.name!r} appears twice")
+        if member.kind == "hardlink":
+            target = _checked_name(info.linkname, limits)
+            if kinds.get(target) != "file":
                 raise UnsafeArchiveError(
-                    f"archive member {member.name!r} is below the symlink {parent!r}"
+                    f"archive member {info.name!r} is a hard link to {info.linkname!r}, "
+                    "which is not an earlier file of the archive"
                 )
-        if member.issym():
-            _check_link_target(member, posixpath.join(posixpath.dirname(name), member.linkname))
-            symlinks.add(name)
-        elif member.islnk():
-            target = _check_link_target(member, member.linkname)
-            if target not in seen:
-                raise UnsafeArchiveError(
-                    f"archive member {member.name!r} is a hard link to {member.linkname!r}, "
-                    "which is not an earlier member of the archive"
-                )
-        elif member.isfile():
-            unpacked += member.size
+        elif member.kind == "file":
+            unpacked += info.size
             if unpacked > limits.max_unpacked_bytes:
                 raise ArchiveTooLargeError(
                     f"archive unpacks to more than {limits.max_unpacked_bytes} bytes"
                 )
-        seen.add(name)
-    return ArchiveSummary(files=files, unpacked_bytes=unpacked)
+        kinds[member.name] = member.kind
+        members.append(member)
+    _check_tree(members, kinds)
+    return members
 
 
-def _checked_name(raw: str) -> str:
+def _member(info: tarfile.TarInfo, limits: ArchiveLimits) -> _Member:
+    name = _checked_name(info.name, limits)
+    if name == ".":
+        kind = "dir" if info.isdir() else ""
+        if not kind:
+            raise UnsafeArchiveError(f"archive member {info.name!r} replaces the context root")
+    elif info.sparse is not None:
+        raise UnsafeArchiveError(f"archive member {info.name!r} is a GNU sparse file")
+    elif info.isreg():
+        kind = "file"
+    elif info.isdir():
+        kind = "dir"
+    elif info.issym():
+        kind = "symlink"
+        if len(info.linkname.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
+            raise UnsafeArchiveError(f"archive member {info.name!r} has a link target longer "
+                                     f"than {limits.max_path_bytes} bytes")
+    elif info.islnk():
+        kind = "hardlink"
+    else:
+        raise UnsafeArchiveError(f"archive member {info.name!r} is a device, FIFO or other special entry")
+    return _Member(name, kind, info)
+
+
+def _check_tree(members: list[_Member], kinds: dict[str, str]) -> None:
+    """Checks that need the whole archive: member order must not matter."""
+    for member in members:
+        for parent in _parents(member.name):
+            if kinds.get(parent, "dir") != "dir":
+                raise UnsafeArchiveError(
+                    f"archive member {member.info.name!r} is below the "
+                    f"{kinds[parent]} {parent!r}"
+                )
+    links = {m.name: m.info.linkname for m in members if m.kind == "symlink"}
+    tree = LinkTree(links)
+    for name, target in links.items():
+        if tree.resolve(name, target) is None:
+            raise UnsafeArchiveError(
+                f"archive member {name!r} is a symlink to {target!r}, which leads outside the "
+                "context"
+            )
+
+
+def _checked_name(raw: str, limits: ArchiveLimits) -> str:
     if raw.startswith(("/", "\\")) or (len(raw) > 1 and raw[1] == ":"):
         raise UnsafeArchiveError(f"archive member {raw!r} has an absolute path")
     parts = [part for part in raw.replace("\\", "/").split("/") if part not in ("", ".")]
@@ -113,22 +197,105 @@ def _checked_name(raw: str) -> str:
         raise UnsafeArchiveError(f"archive member {raw!r} has a '..' component")
     if "\x00" in raw:
         raise UnsafeArchiveError(f"archive member {raw!r} has a NUL byte")
+    if len(raw.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
+        raise UnsafeArchiveError(
+            f"archive member {raw[:80]!r}... is longer than {limits.max_path_bytes} bytes"
+        )
     return "/".join(parts) or "."
-
-
-def _check_link_target(member: tarfile.TarInfo, target: str) -> str:
-    if member.linkname.startswith("/"):
-        raise UnsafeArchiveError(
-            f"archive member {member.name!r} links to the absolute path {member.linkname!r}"
-        )
-    normalized = posixpath.normpath(target)
-    if normalized == ".." or normalized.startswith("../"):
-        raise UnsafeArchiveError(
-            f"archive member {member.name!r} links to {member.linkname!r}, outside the context"
-        )
-    return normalized
 
 
 def _parents(name: str) -> list[str]:
     parts = name.split("/")
     return ["/".join(parts[:index]) for index in range(1, len(parts))]
+
+
+def read_inside(root: Path, name: str, max_bytes: int) -> bytes:
+    """The regular file ``name`` below ``root`` (an extracted context), opened component by
+    component with ``O_NOFOLLOW``: a name that goes through a link is refused, not followed."""
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts or name.startswith("/"):
+        raise UnsafeArchiveError(f"{name!r} is not a relative path inside the context")
+    folder = os.open(root, _DIR_FLAGS)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, _DIR_FLAGS, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        descriptor = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                             | os.O_CLOEXEC, dir_fd=folder)
+    except OSError as error:
+        raise UnsafeArchiveError(f"the context has no file {name!r} that can be read without "
+                                 f"following a link ({error.strerror})") from None
+    finally:
+        os.close(folder)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise UnsafeArchiveError(f"{name!r} in the context is not a regular file")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ArchiveTooLargeError(f"{name!r} is larger than {max_bytes} bytes")
+    return data
+
+
+def _extract(tar: tarfile.TarFile, members: list[_Member], destination: Path) -> None:
+    root = os.open(destination, _DIR_FLAGS)
+    folders = _Folders(root)
+    try:
+        for member in members:
+            if member.kind == "dir":
+                folders.open(member.name.split("/") if member.name != "." else [])
+            elif member.kind in ("file", "hardlink"):
+                _write_file(tar, member, folders)
+        for member in members:  # last: nothing is ever written below or through a link
+            if member.kind == "symlink":
+                *parents, leaf = member.name.split("/")
+                os.symlink(member.info.linkname, leaf, dir_fd=folders.open(parents))
+    finally:
+        folders.close()
+
+
+def _write_file(tar: tarfile.TarFile, member: _Member, folders: _Folders) -> None:
+    *parents, leaf = member.name.split("/")
+    source = tar.extractfile(member.info)  # a hard link reads its (checked) target's data
+    assert source is not None
+    mode = 0o755 if member.info.mode & 0o111 else 0o644
+    descriptor = os.open(leaf, _FILE_FLAGS, mode, dir_fd=folders.open(parents))
+    with source, os.fdopen(descriptor, "wb") as target:
+        os.fchmod(target.fileno(), mode)
+        while chunk := source.read(_COPY_CHUNK):
+            target.write(chunk)
+
+
+class _Folders:
+    """Directory descriptors below the extraction root, each opened with O_NOFOLLOW from its
+    parent's: a path never resolves through a link."""
+
+    def __init__(self, root: int) -> None:
+        self._open: dict[tuple[str, ...], int] = {(): root}
+
+    def open(self, parts: list[str]) -> int:
+        key = tuple(parts)
+        found = self._open.get(key)
+        if found is not None:
+            return found
+        parent = self.open(parts[:-1])
+        try:
+            os.mkdir(parts[-1], 0o755, dir_fd=parent)
+        except FileExistsError:
+            pass
+        descriptor = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
+        os.fchmod(descriptor, 0o755)
+        if len(self._open) > 64:  # keep few descriptors: members come sorted, by folder
+            self._close_all_but(key[:-1])
+        self._open[key] = descriptor
+        return descriptor
+
+    def _close_all_but(self, keep: tuple[str, ...]) -> None:
+        wanted = {keep[:i] for i in range(len(keep) + 1)}
+        for key in [k for k in self._open if k not in wanted]:
+            os.close(self._open.pop(key))
+
+    def close(self) -> None:
+        for descriptor in self._open.values():
+            os.close(descriptor)
+        self._open.clear()

@@ -16,10 +16,14 @@ from collections.abc import Callable, Iterator
 
 from imagebuild_nb.builders import Builder, BuildRequest, DirectoryContext
 from imagebuild_nb.builders.select import local_builder
-from imagebuild_nb.events import BuildEvent, BuildStarted
+from imagebuild_nb.events import BuildEvent, BuildFailed, BuildStarted
+from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError, read_inside
 from imagebuild_nb.service.runner import BuildJob
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.reference import ImageReference
+
+
+MAX_DOCKERFILE_BYTES = 1024**2
 
 
 def _default_builder() -> Builder:
@@ -56,7 +60,12 @@ class EngineRunner:
 
     def run(self, job: BuildJob, cancelled: threading.Event) -> Iterator[BuildEvent]:
         builder = self.builder
-        dockerfile = (job.context_dir / job.dockerfile).read_text(encoding="utf-8")
+        try:  # never through a link: the context came from a client
+            dockerfile = read_inside(job.context_dir, job.dockerfile, MAX_DOCKERFILE_BYTES
+                                     ).decode("utf-8")
+        except (UnsafeArchiveError, ArchiveTooLargeError, UnicodeDecodeError) as error:
+            yield BuildFailed(message=f"the Dockerfile {job.dockerfile!r} cannot be used: {error}")
+            return
         request = BuildRequest(
             dockerfile=dockerfile,
             context=DirectoryContext(job.context_dir, dockerfile, job.dockerfile),
