@@ -5,6 +5,8 @@ folders and executables, 0644 otherwise), so the same context gives the same byt
 machine. File contents are streamed from the source files (never copied to a temporary
 place) and checked against the size and digest recorded when the context was resolved: a file
 edited mid-upload fails the upload instead of building something the tag does not describe.
+A file is opened without following a link (``O_NOFOLLOW``) and must still be a regular file: a
+file swapped for a link after the walk fails the upload before any of the link's target is read.
 
 >>> import io
 >>> data = b"".join(iter_tar([ContextEntry.generated("Dockerfile", b"FROM scratch\\n")]))
@@ -14,7 +16,10 @@ edited mid-upload fails the upload instead of building something the tag does no
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -75,7 +80,7 @@ def _file_chunks(entry: ContextEntry, chunk_size: int) -> Iterator[bytes]:
     assert entry.source is not None
     hasher = hashlib.sha256()
     remaining = entry.size
-    with open(entry.source, "rb") as handle:
+    with _open_regular(entry.source) as handle:
         while remaining > 0:
             chunk = handle.read(min(chunk_size, remaining))
             if not chunk:
@@ -89,6 +94,30 @@ def _file_chunks(entry: ContextEntry, chunk_size: int) -> Iterator[bytes]:
             f"{entry.source} changed while the build context was being sent",
             hint="build again: the tag will be recomputed from the new contents",
         )
+
+
+def _open_regular(path: str) -> BinaryIO:
+    """Open a context file for reading: never through a final link, never a FIFO or device
+    (O_NONBLOCK: opening a FIFO would wait for a writer)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ContextChangedError(
+                f"{path} became a symlink after the build context was resolved",
+                hint="build again: links in a folder are sent as links, never followed",
+            ) from None
+        hint = ("let the user running Python read it, or leave it out with a .dockerignore rule"
+                if error.errno in (errno.EACCES, errno.EPERM) else
+                "build again: the tag will be recomputed from the files as they are now")
+        raise ContextChangedError(f"cannot read {path} to send it: {error.strerror}",
+                                  hint=hint) from None
+    handle = os.fdopen(descriptor, "rb")
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        handle.close()
+        raise ContextChangedError(f"{path} is no longer a regular file",
+                                  hint="build again: the tag will be recomputed")
+    return handle
 
 
 def iter_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK) -> Iterator[bytes]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from imagebuild_nb import Image, SpecError
-from imagebuild_nb.render import ContextChangedError, TarStream
+from imagebuild_nb.render import ContextChangedError, TarStream, iter_tar
 
 
 @pytest.fixture
@@ -100,6 +100,20 @@ def test_file_changed_after_resolving_fails_the_stream(tree: Path) -> None:
     (tree / "src" / "pkg" / "mod.py").write_text("x = 22\n")
     with pytest.raises(ContextChangedError):
         b"".join(ctx.iter_tar())
+
+
+def test_a_file_swapped_for_a_link_after_resolving_is_never_read_through(tree: Path) -> None:
+    secret = tree / "secret.txt"
+    secret.write_text("x = 9\n")  # same size as mod.py: only the content check could see it
+    ctx = image(tree).build_context()
+    mod = tree / "src" / "pkg" / "mod.py"
+    mod.unlink()
+    mod.symlink_to(secret)
+    sent = bytearray()
+    with pytest.raises(ContextChangedError, match="symlink"):
+        for chunk in iter_tar(ctx.entries, chunk_size=1):  # every byte leaves as it is read
+            sent += chunk
+    assert b"x = 9" not in sent
 
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "../../outside", "pkg/../../x"])
