@@ -261,3 +261,26 @@ def test_threaded_hashing_of_large_files_gives_the_serial_digests(tmp_path, monk
     threaded = files.walk_tree(tmp_path, rules)
     assert threaded == serial
     assert files.tree_digest(threaded) == files.tree_digest(serial)
+
+
+def test_a_link_is_hashed_as_a_link_as_it_is_sent(tmp_path: Path) -> None:
+    """The tag covers a link's target string, not the bytes behind it, as the context sends
+    the link itself: retargeting it changes the tag, and a copy of the file is not the link."""
+    root = make_tree(tmp_path)
+    src = root / "src"
+    (src / "data.txt").write_text("one\n")
+    (src / "other.txt").write_text("one\n")
+    (src / "link").symlink_to("data.txt")
+    img = folder_image(root)
+    first = img.tag
+    entry = next(e for e in img.build_context().entries if e.path.endswith("/link"))
+    assert (entry.kind, entry.linkname) == ("symlink", "data.txt")
+    (src / "link").unlink()
+    (src / "link").symlink_to("other.txt")  # same bytes behind it, another link
+    assert img.tag != first
+    (src / "link").unlink()
+    shutil.copyfile(src / "data.txt", src / "link")  # a file with the link's bytes
+    assert img.tag != first
+    (src / "link").unlink()
+    (src / "link").symlink_to("data.txt")
+    assert img.tag == first
