@@ -103,13 +103,21 @@ def _inside(folder: Path) -> Iterator[None]:
         sys.path.remove(str(folder))
 
 
+def _converted(value: Any) -> Any:
+    """A flyte.Image becomes the same image as ours; anything else is left for the checks."""
+    from imagebuild_nb.spec.flyte import from_flyte, is_flyte_image
+
+    return from_flyte(value) if is_flyte_image(value) else value
+
+
 def _flatten(text: str, value: Any, allow_many: bool) -> list[Named]:
+    value = _converted(value)
     if isinstance(value, Image):
         return [Named(text, value)]
     if isinstance(value, Mapping):
-        items = [(f"{text}[{key}]", item) for key, item in value.items()]
+        items = [(f"{text}[{key}]", _converted(item)) for key, item in value.items()]
     elif isinstance(value, (list, tuple)):
-        items = [(f"{text}[{index}]", item) for index, item in enumerate(value)]
+        items = [(f"{text}[{index}]", _converted(item)) for index, item in enumerate(value)]
     else:
         raise SpecError(f"{text} is a {type(value).__name__}, not an Image", argument="SPEC",
                         hint="name a variable that holds an Image")

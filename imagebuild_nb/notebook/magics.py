@@ -187,7 +187,12 @@ class ImageBuildMagics(Magics):
             return value
         if isinstance(value, str):
             return ImageReference.parse(value, argument=text)
-        raise UsageError(f"{text!r} is a {type(value).__name__}, not an Image; "
+        from imagebuild_nb.spec.flyte import from_flyte, is_flyte_image
+
+        if is_flyte_image(value):
+            return from_flyte(value)  # a flyte.Image: the same image, as ours
+        kind = f"{type(value).__module__}.{type(value).__qualname__}"
+        raise UsageError(f"{text!r} is a {kind}, not an imagebuild_nb.Image or flyte.Image; "
                          "create one with Image.from_debian_base(...) or Image.from_dockerfile(...)")
 
     def _require_image(self, target: Any, text: str) -> Any:
