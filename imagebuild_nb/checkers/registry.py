@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,14 @@ class RegistryChecker:
                     "insecure_registries (IMAGEBUILD_NB_INSECURE_REGISTRIES) or in Docker's "
                     "daemon.json insecure-registries, as the engine needs for pushing to it")
             return watch.unknown(f"unreachable: cannot connect to {host} ({error})")
+        except ssl.SSLError as error:
+            # httpcore lets TLS alerts that arrive after the handshake (TLS 1.3: a refused
+            # client certificate) through unwrapped.
+            host = ref.registry_host
+            certs = Path(self.client.hosts.certs_dir or CERTS_DIR) / host
+            return watch.unknown(
+                f"tls: the TLS session with {host} failed ({error.reason or error}); if it wants "
+                f"a client certificate, put it in {certs}/NAME.cert with NAME.key beside it")
         except httpx.HTTPError as error:
             return watch.unknown(f"error: request to {ref.registry_host} failed "
                                  f"({type(error).__name__}: {error})")

@@ -1,10 +1,11 @@
 """Registries reached as the Docker engine reaches them: a loopback registry with a certificate
 nobody trusts (the engine pushes to it: 127.0.0.0/8 is insecure), registries on this machine's
 non-loopback address made insecure by the setting, by daemon.json or by a CIDR range, and a
-CA for one registry in a certs.d directory."""
+CA and a client certificate for one registry in a certs.d directory."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import ssl
 from collections.abc import Iterator
@@ -14,6 +15,10 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from imagebuild_nb import Image
 from imagebuild_nb.checkers import ExistenceChecker
@@ -24,7 +29,7 @@ from tests.support.addresses import non_loopback_ipv4
 from tests.support.oci_upload import Uploader
 from tests.support.registry_launcher import LaunchedRegistry, launch_registry
 from tests.support.services import BUSYBOX_IMAGE
-from tests.support.tls import make_ca, make_server_cert
+from tests.support.tls import KeyPair, make_ca, make_server_cert
 
 pytestmark = pytest.mark.registry
 
@@ -206,3 +211,42 @@ def test_an_engine_build_to_a_self_signed_loopback_registry_is_found_the_second_
         engine.close()
     assert first.built and first.digest, first
     assert second.found and not second.built and second.digest == first.digest, second
+
+
+def _client_cert(ca: KeyPair, directory: Path, stem: str) -> tuple[Path, Path]:
+    """A client certificate (clientAuth) signed by ``ca``, written as ``stem.cert``/``stem.key``."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imagebuild-nb")]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    cert_path, key_path = KeyPair(key, cert).write(directory, stem)
+    return cert_path.rename(cert_path.with_suffix(".cert")), key_path
+
+
+def test_a_client_certificate_from_certs_d_is_presented(
+    tmp_path: Path, pki: Pki, registries: list[LaunchedRegistry], unique_name: str,
+):
+    clients_ca = make_ca("imagebuild-nb client CA")
+    clients_ca_file, _ = clients_ca.write(tmp_path / "clients", "ca")
+    registry = launch_registry(tmp_path / "mtls", tls=(pki.cert_file, pki.key_file),
+                               client_ca=clients_ca_file)
+    registries.append(registry)
+    certs = tmp_path / "certs.d"
+    cert, key = _client_cert(clients_ca, certs / registry.host, "client")
+    context = pki.context()
+    context.load_cert_chain(cert, key)
+    with httpx.Client(verify=context, timeout=10) as client:
+        digest = str(Uploader(client, registry.url).image(unique_name, "v1")["digest"])
+    reference = f"{registry.host}/{unique_name}:v1"
+
+    without = _check(SETTINGS, reference)
+    with_cert = _check(SETTINGS.replace(docker_certs_dir=str(certs)), reference)
+    assert without.unknown and without.reason.startswith("tls:"), without
+    assert f"{registry.host}/NAME.cert" in without.reason
+    assert with_cert.exists and with_cert.digest == digest, with_cert

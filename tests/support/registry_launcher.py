@@ -5,6 +5,7 @@ of the test, and some tests need a registry that goes away in the middle."""
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -39,9 +40,11 @@ class LaunchedRegistry:
 
 def launch_registry(
     workdir: Path, *, tls: tuple[Path, Path] | None = None, ca_file: Path | None = None,
-    extra_config: str = "", address: str = "127.0.0.1",
+    extra_config: str = "", address: str = "127.0.0.1", client_ca: Path | None = None,
 ) -> LaunchedRegistry:
-    """Start a registry on a free port (loopback, or ``address``); ``tls`` is (certificate, key)."""
+    """Start a registry on a free port (loopback, or ``address``); ``tls`` is (certificate, key);
+    with ``client_ca`` it asks clients for a certificate that CA signed (the readiness probe
+    then waits for the port only)."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RuntimeError(f"docker-registry is not installed; {SETUP_HINT}")
@@ -50,7 +53,8 @@ def launch_registry(
     storage.mkdir(parents=True, exist_ok=True)
     http = f"addr: {address}:{port}, secret: launched"
     if tls:
-        http += f", tls: {{certificate: {tls[0]}, key: {tls[1]}}}"
+        clientcas = f", clientcas: [{client_ca}]" if client_ca else ""
+        http += f", tls: {{certificate: {tls[0]}, key: {tls[1]}{clientcas}}}"
     lines = [
         "version: 0.1",
         "log: {level: warn}",
@@ -72,9 +76,12 @@ def launch_registry(
     deadline = time.monotonic() + 20
     while True:
         try:
+            if client_ca:
+                socket.create_connection((address, port), timeout=1).close()
+                return registry
             if httpx.get(f"{registry.url}/v2/", verify=verify, timeout=1).status_code in (200, 401):
                 return registry
-        except httpx.HTTPError:
+        except (httpx.HTTPError, OSError):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             registry.stop()
