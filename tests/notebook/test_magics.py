@@ -40,7 +40,7 @@ def test_bad_arguments_give_a_short_usage_error(shell, line, message):
 
 def test_a_variable_that_is_not_an_image_is_named_in_the_error(shell):
     shell.user_ns["not_an_image"] = 42
-    with pytest.raises(UsageError, match="'not_an_image' is a int, not an Image"):
+    with pytest.raises(UsageError, match=r"'not_an_image' is a builtins\.int, not an imagebuild_nb"):
         shell.run_line_magic("imagebuild", "exists not_an_image")
 
 
