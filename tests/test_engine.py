@@ -26,6 +26,7 @@ from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, Imag
 from imagebuild_nb.events import BuildEvent, BuildFinished, BuildStarted, LogLine, StepStarted
 from imagebuild_nb.labels import SPEC_HASH_LABEL
 from imagebuild_nb.settings import Settings
+from imagebuild_nb.spec.reference import ImageReference
 from tests.support.services import containers_with
 
 # -- fast tier -----------------------------------------------------------------------------------
@@ -310,7 +311,8 @@ def _run(uri: str, command: str) -> str:
 def test_spec_is_built_pushed_and_runs(built: Built, plain_registry: Any) -> None:
     build = built.build
     assert build.built and build.driver in DRIVERS
-    reference = built.image.reference
+    # The docker-api driver puts the build CA into the image, so into the tag: read the built one.
+    reference = ImageReference.parse(build.uri)
     assert build.digest == plain_registry.manifest_digest(reference.repository, reference.tag)
     mark = (built.project / "src" / "app.py").read_text().split("=")[1].strip()
     out = _run(build.uri, "python -c 'import six, sys; sys.path.insert(0, \"src\"); import app; "
@@ -365,7 +367,7 @@ def test_dry_run_changes_nothing(built: Built, plain_registry: Any,
     assert any(name.endswith("requirements.txt") for name in plan.dry_run.context_files)
     assert any(name.endswith("src/app.py") or name.endswith("/app.py")
                for name in plan.dry_run.context_files)
-    assert plan.dry_run.driver == built.build.driver and image.uri in plan.dry_run.command
+    assert plan.dry_run.driver == built.build.driver and plan.uri in plan.dry_run.command
     assert sorted(i.id for i in docker_client.images.list(name=image.reference.name)) \
         == images_before
     assert not docker_client.images.list(all=True, filters=ours)
@@ -432,8 +434,9 @@ def test_local_only_image_stays_in_the_engine(busybox_base: str, make_engine: An
         ["echo local > /where"])
     remove_images.append(image.uri)
     first = engine.build(image)
+    remove_images.append(first.uri)  # the docker-api driver's build CA is part of the tag
     assert first.built and first.image_id and first.digest is None
-    assert _run(image.uri, "cat /where").strip() == "local"
+    assert _run(first.uri, "cat /where").strip() == "local"
     assert engine.build(image).found
 
 
@@ -492,12 +495,12 @@ def test_fifty_identical_concurrent_builds_are_one_engine_build_and_block_nobody
     engine = make_engine("docker-api")  # host network: the RUN step reaches the gate
     existing = Image.from_base(busybox_base, name=f"test/existing-{marker}").with_commands(
         ["echo there > /there"])
-    remove_images.append(existing.uri)
+    remove_images.append(engine.plan(existing).uri)  # docker-api: the build CA is in the tag
     assert engine.build(existing).built
     gate = _Gate()
     shared = Image.from_base(busybox_base, name=f"test/once-{marker}").with_commands(
         [f"wget -q -O /dev/null http://127.0.0.1:{gate.port}/{marker}"])
-    remove_images.append(shared.uri)
+    remove_images.append(engine.plan(shared).uri)
     builder = __import__("imagebuild_nb.engine", fromlist=["get_builder"]).get_builder(
         "local", engine.settings)
     engine_builds: list[str] = []
@@ -538,5 +541,5 @@ def test_fifty_identical_concurrent_builds_are_one_engine_build_and_block_nobody
     # Every caller joined the one build (or, arriving after it ended, found its image).
     assert len(results) == 50, results
     assert all(getattr(r, "built", False) or getattr(r, "found", False) for r in results), results
-    assert engine_builds == [shared.uri] and gate.hits == 1
+    assert engine_builds == [engine.plan(shared).uri] and gate.hits == 1
     assert len({id(r) for r in results if r.built}) == 1

@@ -4,7 +4,8 @@ Layout of the tar for a spec-built image (no user file can collide with ``Docker
 
     Dockerfile
     layers/<index>/...        the files of layer <index> (source folder contents, a file, ...)
-    build-ca/...              CA files from Settings.extra_ca_files (not part of identity)
+    build-ca/bundle.crt       BuildKit: the CA bundle mounted into RUN steps (Settings.extra_ca_files;
+    build-ca/apt.conf         not part of the image or its identity, see render.build_ca)
 
 For ``Image.from_dockerfile`` the user's (filtered) context is the tar root, so their COPY
 lines work unchanged, and the Dockerfile (with the spec-hash LABEL appended) is added under
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from imagebuild_nb.labels import SPEC_HASH_LABEL
+from imagebuild_nb.render import build_ca
 from imagebuild_nb.render import dockerfile as df
 from imagebuild_nb.render.tar import ContextEntry, TarStream, iter_tar, write_tar
 from imagebuild_nb.spec import layers as L
@@ -117,16 +119,20 @@ def build_context(image: Image, *, buildkit: bool = True,
                   platform=image.platform, labels=labels)
     if isinstance(image.base, DockerfileBase):
         return _dockerfile_context(image.base, snap, common)
+    extra_ca = tuple(settings.extra_ca_files) if settings else ()
+    if extra_ca and not buildkit:
+        # The legacy builder cannot mount: the CA files become the spec's first layer, in the
+        # image and in its tag (the engine's plan places them the same way).
+        placed = build_ca.with_build_ca(image, extra_ca)
+        if placed is not image:
+            return build_context(placed, buildkit=False, settings=settings)
     mirror = settings.base_image_mirror if settings else None
     base_image = mirrored(image.base.reference, mirror)
     items: list[df.RenderLayer] = []
     entries: list[ContextEntry] = []
-    extra_ca = tuple(settings.extra_ca_files) if settings else ()
-    if extra_ca:
-        ca_layer = L.CACertificates.create(extra_ca)
-        ca_files = tuple(_ca_names(ca_layer))
-        items.append(df.RenderLayer(ca_layer, "build-ca", ca_files))
-        entries += _from_tree("build-ca", ca_files)
+    mounted_ca = bool(extra_ca) and buildkit
+    if mounted_ca:  # bind-mounted into each RUN step, never copied: not in the image or tag
+        entries += build_ca.context_entries(extra_ca, image)
     for index, (layer, files) in enumerate(zip(image.layers, snap.layer_files)):
         prefix = f"layers/{index}"
         if isinstance(layer, L.CACertificates):
@@ -141,17 +147,10 @@ def build_context(image: Image, *, buildkit: bool = True,
             entries.append(ContextEntry.directory(prefix))  # COPY needs it even when empty
         entries += _from_tree(prefix, files)
     text = df.render(base_image=base_image, base=image.base, layers=items,
-                     spec_hash=snap.spec_hash, buildkit=buildkit)
+                     spec_hash=snap.spec_hash, buildkit=buildkit, build_ca=mounted_ca)
     entries.append(ContextEntry.generated(DOCKERFILE, text.encode()))
     return BuildContext(dockerfile=text, dockerfile_path=DOCKERFILE, entries=_sorted(entries),
                         base_image=base_image, **common)  # type: ignore[arg-type]
-
-
-def _ca_names(layer: L.CACertificates) -> list[TreeEntry]:
-    from imagebuild_nb.spec.identity import _single
-
-    return _renamed([_single(path, "extra_ca_files") for path in layer.paths],
-                    [f"{k}.crt" for k in range(len(layer.paths))])
 
 
 def _renamed(entries: Any, names: list[str]) -> list[TreeEntry]:

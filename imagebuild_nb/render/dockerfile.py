@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from imagebuild_nb.errors import SpecError
 from imagebuild_nb.labels import SPEC_HASH_LABEL
+from imagebuild_nb.render import build_ca as build_ca_mounts
 from imagebuild_nb.render.quoting import (
     dockerfile_string,
     env_pair,
@@ -50,7 +51,6 @@ class RenderLayer:
     layer: L.Layer
     context_dir: str
     files: tuple[TreeEntry, ...] = ()
-    # Settings-provided layers (extra CAs) are not the user's and have no index in the spec.
     index: int | None = None
 
 
@@ -60,18 +60,25 @@ def header() -> str:
 
 
 def render(*, base_image: str, base: object, layers: Sequence[RenderLayer], spec_hash: str,
-           buildkit: bool) -> str:
-    lines = [header(), f"FROM {_from_reference(base_image)}"]
+           buildkit: bool, build_ca: bool = False) -> str:
+    """``build_ca`` (BuildKit only): every RUN mounts the build-time CA bundle of
+    :mod:`imagebuild_nb.render.build_ca` (its files are in the build context)."""
+    body: list[str] = []
     venv_ready = False
     if isinstance(base, DebianBase):
-        lines += _venv()
+        body += _venv()
         venv_ready = True
     for item in layers:
         layer = item.layer
         if isinstance(layer, (L.PipPackages, L.Requirements)) and not venv_ready:
-            lines += _venv()
+            body += _venv()
             venv_ready = True
-        lines += _layer(item, buildkit)
+        body += _layer(item, buildkit)
+    lines = [header(), f"FROM {_from_reference(base_image)}"]
+    if build_ca:
+        lines += build_ca_mounts.arg_lines()
+        body = [build_ca_mounts.with_mounts(instruction) for instruction in body]
+    lines += body
     lines.append(f"LABEL {dockerfile_string(SPEC_HASH_LABEL)}={dockerfile_string(spec_hash)}")
     return "\n".join(lines) + "\n"
 
@@ -167,7 +174,7 @@ def _pip(arguments: Sequence[str], buildkit: bool) -> str:
 
 
 def _ca(item: RenderLayer) -> list[str]:
-    target = f"{CA_DIR}/imagebuild-nb-{'build' if item.index is None else item.index}"
+    target = f"{CA_DIR}/imagebuild-nb-{item.index}"
     # update-ca-certificates rebuilds the system bundle that apt, curl and openssl read; a base
     # without it (busybox, distroless-like) gets the certificates appended to the bundle path.
     refresh = (f"if command -v update-ca-certificates >/dev/null 2>&1; "

@@ -183,14 +183,62 @@ def test_ca_golden(tree: Path) -> None:
     assert [e.path for e in img.build_context().files] == ["Dockerfile", "layers/0/0.crt"]
 
 
-def test_settings_ca_goes_first_and_does_not_change_the_tag(tree: Path) -> None:
-    img = Image.from_debian_base(name="x").with_apt_packages("git")
-    ctx = img.build_context(settings=Settings(extra_ca_files=(str(tree / "ca.pem"),)))
+def test_settings_ca_is_mounted_by_buildkit_never_copied(tree: Path) -> None:
+    """Build-time CAs (a TLS-inspecting proxy's) must not end up in the image under a tag that
+    does not say so: BuildKit mounts them into each RUN step and copies nothing."""
+    img = (Image.from_debian_base(name="x").with_apt_packages("git")
+           .with_commands(["true"]))
+    settings = Settings(extra_ca_files=(str(tree / "ca.pem"),))
+    ctx = img.build_context(buildkit=True, settings=settings)
+    assert (ctx.uri, ctx.spec_hash) == (img.uri, img.spec_hash)
     text = ctx.dockerfile
-    assert 'COPY ["build-ca/", ' in text
-    assert text.index("build-ca") < text.index("apt-get")
-    assert ctx.spec_hash == img.spec_hash
-    assert "build-ca/0.crt" in [e.path for e in ctx.entries]
+    assert "COPY" not in text and "ENV SSL_CERT_FILE" not in text and "ca-certificates" not in text
+    mounts = ("--mount=type=bind,source=build-ca/bundle.crt,target=/etc/imagebuild-nb-build-ca.crt"
+              " --mount=type=bind,source=build-ca/apt.conf,target=/etc/imagebuild-nb-build-apt.conf")
+    runs = [line for line in text.splitlines() if line.startswith("RUN ")]
+    assert len(runs) == 3 and all(line.startswith(f"RUN {mounts} ") for line in runs)
+    assert text.split("\n")[2:9] == [
+        "ARG SSL_CERT_FILE=/etc/imagebuild-nb-build-ca.crt",
+        "ARG REQUESTS_CA_BUNDLE=/etc/imagebuild-nb-build-ca.crt",
+        "ARG PIP_CERT=/etc/imagebuild-nb-build-ca.crt",
+        "ARG CURL_CA_BUNDLE=/etc/imagebuild-nb-build-ca.crt",
+        "ARG GIT_SSL_CAINFO=/etc/imagebuild-nb-build-ca.crt",
+        "ARG NODE_EXTRA_CA_CERTS=/etc/imagebuild-nb-build-ca.crt",
+        "ARG APT_CONFIG=/etc/imagebuild-nb-build-apt.conf"]
+    files = {e.path: e for e in ctx.files}
+    assert set(files) == {"Dockerfile", "build-ca/apt.conf", "build-ca/bundle.crt"}
+    bundle = b"".join(ctx.iter_tar())
+    assert (tree / "ca.pem").read_bytes().strip() in bundle  # with certifi's roots before it
+    assert b'Acquire::https::CaInfo "/etc/imagebuild-nb-build-ca.crt";' in bundle
+
+
+def test_settings_ca_is_part_of_the_tag_for_the_legacy_builder(tree: Path) -> None:
+    """The Engine API cannot mount: there the CA is the spec's first layer, image and tag."""
+    from imagebuild_nb.render.build_ca import with_build_ca
+
+    img = Image.from_debian_base(name="x").with_apt_packages("git")
+    settings = Settings(extra_ca_files=(str(tree / "ca.pem"),))
+    ctx = img.build_context(buildkit=False, settings=settings)
+    with_ca = img.with_ca_certificates(tree / "ca.pem")
+    placed = with_build_ca(img, settings.extra_ca_files)
+    assert placed.layers == (with_ca.layers[-1], *img.layers)
+    assert with_build_ca(placed, settings.extra_ca_files) is placed  # idempotent
+    assert ctx.spec_hash == placed.spec_hash != img.spec_hash and ctx.uri == placed.uri
+    assert 'COPY ["layers/0/", "/usr/local/share/ca-certificates/imagebuild-nb-0/"]' in ctx.dockerfile
+    assert ctx.dockerfile.index("update-ca-certificates") < ctx.dockerfile.index("apt-get")
+    (tree / "ca.pem").write_text((tree / "ca.pem").read_text() + "\n")
+    assert img.build_context(buildkit=False, settings=settings).uri != ctx.uri  # content counts
+
+
+def test_a_bad_settings_ca_names_the_setting(tree: Path) -> None:
+    from imagebuild_nb.errors import SpecError
+
+    img = Image.from_debian_base(name="x").with_commands(["true"])
+    for buildkit in (True, False):
+        with pytest.raises(SpecError) as caught:
+            img.build_context(buildkit=buildkit,
+                              settings=Settings(extra_ca_files=(str(tree / "a.md"),)))
+        assert caught.value.argument == "extra_ca_files"
 
 
 def test_layers_keep_the_users_order_and_workdir_is_not_overridden(tree: Path) -> None:
