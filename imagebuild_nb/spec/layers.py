@@ -282,7 +282,7 @@ class Labels(Layer):
             raise SpecError("labels must be a non-empty dict of str to str", argument="labels")
         items = []
         for key, value in labels.items():
-            if not isinstance(key, str) or not _LABEL_KEY_RE.match(key):
+            if not isinstance(key, str) or not _LABEL_KEY_RE.fullmatch(key):
                 raise SpecError(f"labels: {key!r} is not a label key", argument="labels",
                                 hint="e.g. 'org.opencontainers.image.source'")
             if not isinstance(value, str) or any(ch in value for ch in "\n\r\0"):

@@ -67,12 +67,12 @@ class SecretMount:
         if "/" in text:
             path = os.path.abspath(text)
             name = os.path.basename(path)
-            if not name or not _TARGET_RE.match(f"/{name}"):
+            if not name or not _TARGET_RE.fullmatch(f"/{name}"):
                 raise SpecError(f"secret_mounts: {text!r} has no usable file name",
                                 argument="secret_mounts",
                                 hint="name the file with letters, digits, '.', '_' or '-'")
             return cls("file", path, target=f"{SECRETS_DIR}/{name}")
-        if not _ENV_RE.match(text):
+        if not _ENV_RE.fullmatch(text):
             raise SpecError(f"secret_mounts: {text!r} is neither an environment variable name "
                             "nor a file path", argument="secret_mounts",
                             hint="e.g. secret_mounts=['GITHUB_PAT'] or ['/run/keys/pat']")
@@ -91,10 +91,10 @@ class SecretMount:
         return mount
 
     def validate(self) -> None:
-        if self.env is not None and not _ENV_RE.match(self.env):
+        if self.env is not None and not _ENV_RE.fullmatch(self.env):
             raise SpecError(f"secret_mounts: {self.env!r} is not a variable name",
                             argument="secret_mounts")
-        if self.target is not None and (not _TARGET_RE.match(self.target)
+        if self.target is not None and (not _TARGET_RE.fullmatch(self.target)
                                         or ".." in self.target.split("/")):
             raise SpecError(f"secret_mounts: {self.target!r} is not a safe file path",
                             argument="secret_mounts")

@@ -69,3 +69,14 @@ def test_single_dash_commands_are_rejected_too(command: str) -> None:
 def test_ordinary_commands_with_dashes_inside_pass() -> None:
     assert validate.command("pip install --no-deps six") == "pip install --no-deps six"
     assert validate.command("echo --mount=x") == "echo --mount=x"
+
+
+@pytest.mark.parametrize("call", [
+    lambda: __import__("imagebuild_nb.spec.secrets", fromlist=["x"]).SecretMount.parse(
+        "GITHUB_PAT\n"),
+    lambda: __import__("imagebuild_nb.spec.layers", fromlist=["x"]).Labels.create({"a.b\n": "v"}),
+])
+def test_secret_names_and_label_keys_cannot_end_in_a_line_break(call: Callable[[], object]) -> None:
+    # Both are rendered into RUN --mount flags and LABEL lines.
+    with pytest.raises(SpecError):
+        call()
