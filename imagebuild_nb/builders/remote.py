@@ -279,7 +279,15 @@ def check_outcome(record: dict[str, Any]) -> None:
 
         raise BuildCancelledError(f"build {record.get('id')} was cancelled")
     if status == "failed":
-        raise BuildFailedError(f"build {record.get('id')} failed: {record.get('error')}")
+        # The same structured error as a local failure: the service keeps the failed event's
+        # step, exit code and log tail in the record.
+        raise BuildFailedError(
+            f"build {record.get('id')} failed: {record.get('error')}",
+            step=record.get("step"),
+            exit_code=record.get("exit_code"),
+            log_tail=record.get("log_tail") or (),
+            hint=f"the full log: `imagebuild logs {record.get('id')}` or the build's page",
+        )
     raise ServiceError(f"build {record.get('id')} has not ended (status {status!r})")
 
 
@@ -384,11 +392,14 @@ class RemoteBuilder:
         """Events of a build on the service (also one started by another process).
 
         A build the service lost (it restarted mid-build: ``interrupted``) raises ServiceError
-        instead of ending as an ordinary failure.
+        instead of ending as an ordinary failure; a failed build ends with its ``BuildFailed``
+        event as sent (failing step, exit code, log tail), like a local build.
         """
         for event in self.client.events(build_id, after=after, cancel=cancel):
             if isinstance(event, BuildFailed):
-                check_outcome(self.client.get(build_id))  # raises ServiceError when lost
+                record = self.client.get(build_id)
+                if record.get("status") == "interrupted":
+                    check_outcome(record)  # raises ServiceError: lost, not failed
             yield event
 
     def check(self, reference: str, *, spec_hash: str | None = None,

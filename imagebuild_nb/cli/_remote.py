@@ -35,7 +35,8 @@ def logs(args: Any, out: Output) -> int:
         # The log goes to stdout as the result, unless stdout carries the JSON document.
         stream = out.stderr if out.json_mode else out.stdout
         tty = bool(getattr(stream, "isatty", lambda: False)())
-        progress = TerminalProgress(stream, tty=tty and args.follow, show_failure=True)
+        progress = TerminalProgress(stream, tty=tty and args.follow, show_failure=True,
+                                     full_log=True)
         seen: list[BuildEvent] = []
         try:
             for event in _events(client, record, follow=args.follow):
@@ -109,12 +110,19 @@ def _events(client: RemoteBuildClient, record: dict[str, Any], *, follow: bool) 
 
 
 def _record_text(record: dict[str, Any], url: str) -> str:
+    exit_code = record.get("exit_code")
     rows = [("id", record.get("id")), ("uri", record.get("uri")), ("status", record.get("status")),
             ("digest", record.get("digest")), ("error", record.get("error")),
+            ("step", record.get("step")),
+            ("exit code", None if exit_code is None else str(exit_code)),
             ("duration", _duration(record)),
             ("run", url + str((record.get("links") or {}).get(
                 "page", f"/imagebuild/builds/{record.get('id')}")))]
-    return "\n".join(f"{key:>9}: {value}" for key, value in rows if value)
+    text = "\n".join(f"{key:>9}: {value}" for key, value in rows if value)
+    tail = record.get("log_tail") or []
+    if tail:
+        text += "\n last log lines:\n" + "\n".join(f"  {line}" for line in tail)
+    return text
 
 
 def _duration(record: dict[str, Any]) -> str | None:

@@ -381,4 +381,7 @@ def _outcome(terminal: BuildEvent) -> dict[str, object]:
         return {"status": SUCCEEDED, "digest": terminal.digest, "image_id": terminal.image_id}
     if isinstance(terminal, BuildCancelled):
         return {"status": CANCELLED, "error": terminal.message}
+    if isinstance(terminal, BuildFailed):
+        return {"status": FAILED, "error": terminal.message, "step": terminal.step,
+                "exit_code": terminal.exit_code, "log_tail": terminal.lines}
     return {"status": FAILED, "error": getattr(terminal, "message", "failed")}

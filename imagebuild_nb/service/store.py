@@ -53,6 +53,10 @@ class BuildRecord:
     digest: str | None = None
     image_id: str | None = None
     error: str | None = None
+    # A failed build's failing step, its exit code and last log lines (BuildFailed's fields).
+    step: str | None = None
+    exit_code: int | None = None
+    log_tail: tuple[str, ...] = ()
     events: int = 0
     submissions: int = 1
 
@@ -71,7 +75,7 @@ class BuildRecord:
 
 
 _COLUMNS = [f.name for f in dataclasses.fields(BuildRecord)]
-_JSON_COLUMNS = {"spec"}
+_JSON_COLUMNS = {"spec", "log_tail"}
 _SCHEMA = f"CREATE TABLE IF NOT EXISTS builds ({', '.join(_COLUMNS)}, PRIMARY KEY (id))"
 
 
@@ -86,6 +90,11 @@ class BuildStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        # A state directory from an older version lacks newer columns: add them (as NULL).
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(builds)")}
+        for name in _COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE builds ADD COLUMN {name}")
         self._db.execute("CREATE INDEX IF NOT EXISTS builds_status ON builds (status)")
 
     def close(self) -> None:
@@ -190,6 +199,7 @@ class BuildStore:
         for name in _JSON_COLUMNS:
             if values[name] is not None:
                 values[name] = json.loads(values[name])
+        values["log_tail"] = tuple(values["log_tail"] or ())
         values["push"] = bool(values["push"])
         values["force"] = bool(values["force"])
         return BuildRecord(**values)

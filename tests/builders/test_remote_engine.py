@@ -12,7 +12,7 @@ import pytest
 from imagebuild_nb.builders.remote import RemoteBuilder
 from imagebuild_nb.builders.select import builder_names, get_builder
 from imagebuild_nb.engine import ImageBuildEngine
-from imagebuild_nb.errors import BuilderUnavailableError
+from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.image import Image
 from tests.service.conftest import ServiceProcess, start_service  # noqa: F401 -- fixture
@@ -105,3 +105,28 @@ def test_existence_through_the_service_uses_the_service_credentials(
     assert again.status == "exists" and again.digest == first.digest
     local = ImageBuildEngine(Settings()).check(image)  # this kernel alone cannot see it
     assert local.state == "unknown" and local.reason.startswith("denied")
+
+
+@pytest.mark.engine
+@pytest.mark.registry
+def test_a_failing_remote_build_raises_with_step_exit_code_and_tail_like_a_local_one(
+    start_service: Callable[..., ServiceProcess], plain_registry: Registry, busybox_base: str,
+    unique_name: str,
+) -> None:
+    service = start_service()  # the service host's default driver, as the local build below
+    marker = unique_name[-8:]
+    image = Image.from_base(busybox_base, name=unique_name, registry=plain_registry.host
+                            ).with_commands([f"echo one-{marker} && echo two-{marker} && exit 3"])
+    failures = {}
+    for builder, settings in [("local", Settings()),
+                              ("remote", Settings(remote_url=service.url, remote_token=service.token))]:
+        with pytest.raises(BuildFailedError) as caught:
+            ImageBuildEngine(settings).build(image, builder=builder)
+        failures[builder] = caught.value
+    remote, local = failures["remote"], failures["local"]
+    assert remote.exit_code == 3
+    assert remote.step and remote.step.startswith("step ") and f"exit 3" in remote.step
+    assert remote.log_tail[-2:] == [f"one-{marker}", f"two-{marker}"]
+    assert (remote.step, remote.exit_code, remote.log_tail) == (
+        local.step, local.exit_code, local.log_tail)
+    assert f"Failing step: {remote.step} (exit code 3)" in str(remote)

@@ -10,6 +10,7 @@ import time
 import docker
 import pytest
 
+from imagebuild_nb.errors import BuildFailedError
 from imagebuild_nb.events import BuildCancelled, BuildFinished, LogLine, StepStarted
 from tests.service.conftest import SLOW_RUN, ServiceProcess, busybox_request
 from tests.support.services import Registry, containers_with
@@ -110,6 +111,25 @@ def test_attach_from_a_new_process_by_build_id(
     status, digest = result.stdout.split()
     assert status == "succeeded"
     assert digest == plain_registry.manifest_digest(unique_name, "attach")
+
+
+def test_a_failed_build_keeps_step_exit_code_and_tail_in_its_record_and_wait_raises_them(
+    service: ServiceProcess, plain_registry: Registry, busybox_base: str, unique_name: str,
+) -> None:
+    uri = f"{plain_registry.host}/{unique_name}:fails"
+    run_line = f"echo first-{unique_name} && echo last-{unique_name} && exit 3"
+    with service.client() as client:
+        run = client.submit_request(busybox_request(busybox_base, uri, run_line))
+        with pytest.raises(BuildFailedError) as caught:
+            client.wait(run.id)
+        record = client.get(run.id)
+    error = caught.value
+    assert record["status"] == "failed"
+    assert record["exit_code"] == error.exit_code == 3
+    assert record["step"] == error.step and error.step.startswith("step 3: RUN echo first-")
+    assert record["log_tail"] == error.log_tail and error.log_tail[-2:] == [
+        f"first-{unique_name}", f"last-{unique_name}"]
+    assert run.id in str(error) and "(exit code 3)" in str(error)
 
 
 def test_twenty_identical_submissions_make_one_engine_build(

@@ -27,3 +27,29 @@ def test_prune_deletes_contexts_unused_for_the_retention_except_those_in_use(tmp
         assert store.prune_contexts(unused_for=3600) == []
     finally:
         store.close()
+
+
+def test_a_state_directory_from_before_the_failure_fields_opens_and_keeps_its_builds(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    root = tmp_path / "state"
+    root.mkdir()
+    old_columns = ("id, uri, context, status, dockerfile, push, force, spec, dedup_key, created, "
+                   "started, finished, digest, image_id, error, events, submissions")
+    with sqlite3.connect(root / "builds.sqlite3") as db:
+        db.execute(f"CREATE TABLE builds ({old_columns}, PRIMARY KEY (id))")
+        db.execute(f"INSERT INTO builds ({old_columns}) VALUES "
+                   "('0123456789abcdef', 'r/x:1', ?, 'failed', 'Dockerfile', 1, 0, NULL, 'k', 1.0, "
+                   "2.0, 3.0, NULL, NULL, 'boom', 4, 1)", (OLD,))
+    db.close()
+    store = BuildStore(root)
+    try:
+        old = store.get("0123456789abcdef")
+        assert old is not None and (old.error, old.step, old.exit_code, old.log_tail) == (
+            "boom", None, None, ())
+        failed = store.update(old.id, step="step 2: RUN make", exit_code=2, log_tail=("a", "b"))
+        assert (failed.step, failed.exit_code, failed.log_tail) == ("step 2: RUN make", 2, ("a", "b"))
+    finally:
+        store.close()
