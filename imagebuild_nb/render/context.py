@@ -147,7 +147,8 @@ def build_context(image: Image, *, buildkit: bool = True,
             entries.append(ContextEntry.directory(prefix))  # COPY needs it even when empty
         entries += _from_tree(prefix, files)
     text = df.render(base_image=base_image, base=image.base, layers=items,
-                     spec_hash=snap.spec_hash, buildkit=buildkit, build_ca=mounted_ca)
+                     spec_hash=snap.spec_hash, buildkit=buildkit, build_ca=mounted_ca,
+                     installer=settings.installer if settings else "uv")
     entries.append(ContextEntry.generated(DOCKERFILE, text.encode()))
     return BuildContext(dockerfile=text, dockerfile_path=DOCKERFILE, entries=_sorted(entries),
                         base_image=base_image, **common)  # type: ignore[arg-type]

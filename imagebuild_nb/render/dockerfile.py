@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from imagebuild_nb.errors import SpecError
 from imagebuild_nb.labels import SPEC_HASH_LABEL
 from imagebuild_nb.render import build_ca as build_ca_mounts
+from imagebuild_nb.render import installers as I
 from imagebuild_nb.render.quoting import (
     dockerfile_string,
     env_pair,
@@ -25,6 +26,7 @@ from imagebuild_nb.spec import layers as L
 from imagebuild_nb.spec.base import DebianBase
 from imagebuild_nb.spec.files import TreeEntry
 from imagebuild_nb.spec.identity import TEMPLATE_VERSION
+from imagebuild_nb.spec.projects import PoetryProject, UVProject, UVScript
 from imagebuild_nb.spec.reference import ImageReference
 
 VENV = "/opt/venv"
@@ -59,8 +61,11 @@ def header() -> str:
             "edit the Image spec, not this file.")
 
 
+_INSTALLS = (L.PipPackages, L.Requirements, UVScript, UVProject, PoetryProject)
+
+
 def render(*, base_image: str, base: object, layers: Sequence[RenderLayer], spec_hash: str,
-           buildkit: bool, build_ca: bool = False) -> str:
+           buildkit: bool, build_ca: bool = False, installer: I.Installer = "uv") -> str:
     """``build_ca`` (BuildKit only): every RUN mounts the build-time CA bundle of
     :mod:`imagebuild_nb.render.build_ca` (its files are in the build context)."""
     body: list[str] = []
@@ -70,11 +75,27 @@ def render(*, base_image: str, base: object, layers: Sequence[RenderLayer], spec
         venv_ready = True
     for item in layers:
         layer = item.layer
-        if isinstance(layer, (L.PipPackages, L.Requirements)) and not venv_ready:
+        if isinstance(layer, _INSTALLS) and not venv_ready:
             body += _venv()
             venv_ready = True
-        body += _layer(item, buildkit)
-    lines = [header(), f"FROM {_from_reference(base_image)}"]
+        body += _layer(item, buildkit, installer)
+    kinds = [item.layer for item in layers]
+    poetry = any(isinstance(layer, PoetryProject) for layer in kinds)
+    uv = any(isinstance(layer, (UVProject, PoetryProject)) for layer in kinds) or (
+        installer == "uv" and any(isinstance(layer, _INSTALLS) for layer in kinds))
+    lines = [header()]
+    if uv:  # uv (and Poetry) from PyPI in stages of their own, cached across builds
+        stages = I.tool_stages(_from_reference(base_image), poetry=poetry, installer=installer,
+                               buildkit=buildkit, ca_dirs=[item.context_dir for item in layers
+                                                           if isinstance(item.layer,
+                                                                         L.CACertificates)])
+        if build_ca:
+            stages = [build_ca_mounts.with_mounts(line) for line in stages]
+            stages = [part for line in stages for part in (
+                [line, *build_ca_mounts.arg_lines()] if line.startswith("FROM ") else [line])]
+        lines += stages
+        body = I.tool_copies(poetry=poetry, buildkit=buildkit) + body
+    lines.append(f"FROM {_from_reference(base_image)}")
     if build_ca:
         lines += build_ca_mounts.arg_lines()
         body = [build_ca_mounts.with_mounts(instruction) for instruction in body]
@@ -110,21 +131,58 @@ def _copy(source: str, dst: str) -> str:
     return f"COPY {json_array([source, dst])}"
 
 
-def _layer(item: RenderLayer, buildkit: bool) -> list[str]:
+def _options(layer: L.PipPackages | L.Requirements | UVScript | UVProject,
+             installer: I.Installer) -> list[str]:
+    return I.pip_options(layer.index_url, layer.extra_index_urls, layer.pre, layer.extra_args,
+                         installer)
+
+
+def _layer(item: RenderLayer, buildkit: bool, installer: I.Installer = "uv") -> list[str]:
     layer = item.layer
     if isinstance(layer, L.AptPackages):
+        if layer.secrets:  # the secrets' mounts and reads go in front of the same command
+            text = _apt(layer.packages, buildkit)
+            mounts = [_APT_MOUNTS] if buildkit else []
+            command = text.split(" \\\n    ", 1)[1] if buildkit else text[4:]
+            return [I.run(command.replace(" \\\n    ", " "), mounts, layer.secrets)]
         return [_apt(layer.packages, buildkit)]
     if isinstance(layer, L.PipPackages):
-        return [_pip(_pip_options(layer) + ["--", *layer.packages], buildkit)]
+        if installer == "pip" and not layer.secrets:
+            return [_pip(_pip_options(layer) + ["--", *layer.packages], buildkit)]
+        return [I.install(_options(layer, installer) + ["--", *layer.packages],
+                          installer=installer, buildkit=buildkit, secrets=layer.secrets)]
+    if isinstance(layer, UVScript):
+        if not layer.dependencies:
+            return []
+        return [I.install(_options(layer, installer) + ["--", *layer.dependencies],
+                          installer=installer, buildkit=buildkit, secrets=layer.secrets)]
+    if isinstance(layer, UVProject):
+        return I.uv_project(item.context_dir, item.index or 0,
+                            options=_options(layer, "uv"), buildkit=buildkit,
+                            install_project=layer.project_install_mode == "install_project",
+                            secrets=layer.secrets)
+    if isinstance(layer, PoetryProject):
+        return I.poetry_project(item.context_dir, item.index or 0, extra_args=layer.extra_args,
+                                install_project=layer.project_install_mode == "install_project",
+                                buildkit=buildkit, secrets=layer.secrets)
+    if isinstance(layer, L.Labels):
+        return [I.labels_line(layer.labels)]
     if isinstance(layer, L.Requirements):
         # The file's name is not part of the identity, so it is not part of the image either.
         target = f"{REQUIREMENTS_DIR}/{item.index}-{CONTEXT_REQUIREMENTS}"
+        if installer == "pip" and not layer.secrets:
+            return [_copy(f"{item.context_dir}/{CONTEXT_REQUIREMENTS}", target),
+                    _pip(_options(layer, "pip") + ["-r", target], buildkit)]
         return [_copy(f"{item.context_dir}/{CONTEXT_REQUIREMENTS}", target),
-                _pip(["-r", target], buildkit)]
+                I.install(_options(layer, installer) + ["-r", target], installer=installer,
+                          buildkit=buildkit, secrets=layer.secrets)]
     if isinstance(layer, L.Commands):
+        if layer.secrets:
+            return [I.run(command, [], layer.secrets) for command in layer.commands]
         return [run_instruction(command) for command in layer.commands]
     if isinstance(layer, L.EnvVars):
-        return ["ENV " + " \\\n    ".join(env_pair(k, v) for k, v in layer.env)]
+        # As a Dockerfile ENV line: $NAME and ${NAME} expand, nothing else does.
+        return [I.env_line(layer.env)]
     if isinstance(layer, L.Workdir):
         return [f"WORKDIR {path_word(layer.path)}"]
     if isinstance(layer, L.SourceFolder):
