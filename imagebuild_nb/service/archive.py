@@ -192,9 +192,9 @@ def _check_tree(members: list[_Member], kinds: dict[str, str]) -> None:
 def _checked_name(raw: str, limits: ArchiveLimits) -> str:
     if raw.startswith(("/", "\\")) or (len(raw) > 1 and raw[1] == ":"):
         raise UnsafeArchiveError(f"archive member {raw!r} has an absolute path")
-    parts = [part for part in raw.replace("\\", "/").split("/") if part not in ("", ".")]
-    if ".." in parts:
+    if ".." in raw.replace("\\", "/").split("/"):  # a Windows-made '..\\' is refused too
         raise UnsafeArchiveError(f"archive member {raw!r} has a '..' component")
+    parts = [part for part in raw.split("/") if part not in ("", ".")]
     if "\x00" in raw:
         raise UnsafeArchiveError(f"archive member {raw!r} has a NUL byte")
     if len(raw.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:

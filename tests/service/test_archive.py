@@ -133,12 +133,16 @@ def test_extraction_keeps_links_as_links_and_never_writes_through_them(tmp_path:
         link("s", "."),
         link("deep", "s/s/d/../d/f"),
         entry("implicit/parent/x", data=b"x"),
+        entry("hard", tarfile.LNKTYPE, "d/f"),
+        entry("back\\slash", data=b"b"),
     )
     path = tmp_path / "context.tar"
     path.write_bytes(data)
     summary = extract_archive(path, tmp_path / "out", ArchiveLimits())
     out = tmp_path / "out"
-    assert summary.files == 10
+    assert summary.files == 12
+    assert not (out / "hard").is_symlink() and (out / "hard").read_bytes() == b"content"
+    assert (out / "back\\slash").read_bytes() == b"b"  # a Linux name, not a folder
     assert (out / "d" / "f").read_bytes() == b"content"
     assert stat.S_IMODE((out / "d").stat().st_mode) == 0o755
     assert stat.S_IMODE((out / "d" / "run.sh").stat().st_mode) == 0o755
