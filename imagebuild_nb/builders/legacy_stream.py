@@ -14,7 +14,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from imagebuild_nb.events import BuildEvent, CacheHit, LogLine, StepStarted
+from imagebuild_nb.builders.lines import LineSplitter, cut_notice, readable
+from imagebuild_nb.events import BuildEvent, CacheHit, LogLine, OutputClipped, StepStarted
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
@@ -32,8 +33,8 @@ class LegacyStreamParser:
         self.image_id: str | None = None
         self.error: str | None = None
         self.exit_code: int | None = None
-        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._partial = ""
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)  # the current step's output, readable
+        self._lines = LineSplitter()
 
     def feed(self, record: dict[str, Any]) -> Iterator[BuildEvent]:
         if "error" in record or "errorDetail" in record:
@@ -58,18 +59,19 @@ class LegacyStreamParser:
 
     def _text(self, chunk: str) -> Iterator[BuildEvent]:
         # RUN output arrives in chunks that do not follow line boundaries.
-        data = self._partial + chunk
-        lines = data.split("\n")
-        self._partial = lines.pop()
-        for line in lines:
-            yield from self._line(line.rstrip("\r"))
+        for piece in self._lines.feed(chunk):
+            yield from self._line(piece.text, cut=piece.cut)
 
     def flush(self) -> Iterator[BuildEvent]:
-        if self._partial:
-            line, self._partial = self._partial, ""
-            yield from self._line(line)
+        for piece in self._lines.flush():
+            yield from self._line(piece.text, cut=piece.cut)
 
-    def _line(self, line: str) -> Iterator[BuildEvent]:
+    def _line(self, raw: str, *, cut: bool = False) -> Iterator[BuildEvent]:
+        # The engine wraps stderr in colour codes whose reset sticks to the next line: judge
+        # a line by what it shows.
+        line = readable(raw)
+        if raw.strip() and not line:
+            return  # terminal codes only: nothing to show
         step = _STEP.match(line)
         if step:
             self.step, self.instruction = int(step.group(1)), step.group(3)
@@ -87,7 +89,9 @@ class LegacyStreamParser:
         if line.startswith(" ---> ") or line.startswith("Removing intermediate container"):
             return  # engine bookkeeping, not build output
         self.tail.append(line)
-        yield LogLine(text=line, step=self.step)
+        yield LogLine(text=raw, step=self.step)
+        if cut:
+            yield OutputClipped(message=cut_notice(self._lines.limit), step=self.step)
 
     @property
     def failed_step(self) -> str | None:

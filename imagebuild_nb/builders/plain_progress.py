@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from imagebuild_nb.builders.lines import LineSplitter, cut_notice, readable
 from imagebuild_nb.events import BuildEvent, CacheHit, LogLine, OutputClipped, StepStarted
 
 _VERTEX = re.compile(r"^#(\d+) (.*)$")
@@ -63,13 +64,29 @@ class PlainProgressParser:
         self.clipped = False
         self.tails: dict[str, deque[str]] = {}
         self.trailer: deque[str] = deque(maxlen=TAIL_LINES)  # lines outside any vertex
+        self._lines = LineSplitter()
 
-    def feed(self, line: str) -> Iterator[BuildEvent]:
-        line = line.rstrip("\r\n")
+    def feed_chunk(self, chunk: str) -> Iterator[BuildEvent]:
+        """Output as it comes off the pipe, in pieces that need not end at a line's end."""
+        for piece in self._lines.feed(chunk):
+            yield from self.feed(piece.text, cut=piece.cut)
+
+    def flush(self) -> Iterator[BuildEvent]:
+        for piece in self._lines.flush():
+            yield from self.feed(piece.text, cut=piece.cut)
+
+    def feed(self, line: str, *, cut: bool = False) -> Iterator[BuildEvent]:
+        """One line of output; ``cut`` when it was longer and its head is all there is."""
+        for event in self._parse(line.rstrip("\r\n")):
+            yield event
+            if cut and isinstance(event, LogLine):
+                yield OutputClipped(message=cut_notice(), step=event.step)
+
+    def _parse(self, line: str) -> Iterator[BuildEvent]:
         match = _VERTEX.match(line)
         if not match:
             if line.strip() and line.strip() != "------":
-                self.trailer.append(line)
+                self.trailer.append(readable(line))
                 if self.error is None and line.startswith(("error:", "ERROR:", "failed to")):
                     self.error = line.split(":", 1)[1].strip() if line.startswith(("error:", "ERROR:")) else line
                 yield LogLine(text=line, stream="system")
@@ -83,7 +100,7 @@ class PlainProgressParser:
                 vertex.step = int(step.group("n"))
                 vertex.name = step.group("instruction")
                 yield StepStarted(number=vertex.step, total=int(step.group("m")),
-                                  instruction=vertex.name)
+                                  instruction=vertex.name, stage=step.group("stage") or "")
             else:
                 named = _NAMED.match(rest)
                 yield LogLine(text=named.group("what") if named else rest, stream="system")
@@ -106,7 +123,7 @@ class PlainProgressParser:
             self.clipped = True
             yield OutputClipped(message=f"{text} {CLIP_HINT}", step=vertex.step)
             return
-        self.tails.setdefault(vid, deque(maxlen=TAIL_LINES)).append(text)
+        self.tails.setdefault(vid, deque(maxlen=TAIL_LINES)).append(readable(text))
         yield LogLine(text=text, step=vertex.step, stream="stdout" if timed else "system")
 
     @property

@@ -81,6 +81,18 @@ def test_failing_run_names_step_exit_code_and_tail(
     assert not containers_with(docker_client, marker)  # forcerm
 
 
+def test_failure_tail_shows_the_users_output_without_codes_or_engine_chatter(
+        driver: Builder, busybox_base: str) -> None:
+    marker = uuid.uuid4().hex
+    script = (r"echo out1 && echo err1 >&2 && printf '\033[31mred\033[0m\n' && echo err2 >&2"
+              f" && exit 4 # {marker}")
+    failed = _run(driver, _request(busybox_base, f"RUN {script}\n",
+                                   f"imagebuild-test/tail:{marker[:8]}"))[-1]
+    assert isinstance(failed, BuildFailed) and failed.exit_code == 4
+    # stdout and stderr may interleave either way; nothing else may be there
+    assert sorted(failed.lines) == ["err1", "err2", "out1", "red"], failed.lines
+
+
 def test_cancel_mid_run_stops_promptly_and_leaves_no_container(
         driver: Builder, busybox_base: str, docker_client: docker.DockerClient) -> None:
     tag = f"imagebuild-test/cancel:{uuid.uuid4().hex[:8]}"
