@@ -1,7 +1,9 @@
 """``ImageBuild``: the result of ``ImageBuildEngine.build`` and the handle on a running build.
 
 A handle is returned for every outcome: built, found existing, dry run, failed, cancelled.
-Events are kept from the start, so late subscribers and iterators see the whole build.
+Events are kept from the start, so late subscribers and iterators see the whole build: the
+newest in memory, older ones in a spool file the build owns (:mod:`imagebuild_nb.event_log`),
+so memory stays bounded however long the log is. ``close()`` (or collection) frees the file.
 
 >>> from imagebuild_nb.events import LogLine, BuildFinished
 >>> build = ImageBuild("localhost:5001/demo:1", builder="local", driver="docker-api")
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from imagebuild_nb.errors import BuildCancelledError, BuildFailedError, ImageBuildError
+from imagebuild_nb.event_log import EventLog
 from imagebuild_nb.events import (
     BuildCancelled,
     BuildEvent,
@@ -116,12 +119,15 @@ class ImageBuild:
         self.dry_run: DryRun | None = None
         self.existence: Any = None  # the existence check result that led here, when one ran
         self.origin: str | None = None  # what the spec came from (e.g. a flyte.Image)
+        self.size: int | None = None  # bytes, when a view looked it up in the local engine
         self.error: ImageBuildError | None = None
         self.started_at = time.time()
         self.finished_at: float | None = None
-        self._events: list[BuildEvent] = []
+        self._log = EventLog(name=self.id)
+        self._failed: BuildFailed | None = None
         self._subscribers: list[Callable[[BuildEvent], None]] = []
         self._changed = threading.Condition()
+        self._ended = threading.Event()  # wait() sleeps on this, not on every event
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -179,12 +185,13 @@ class ImageBuild:
         with self._changed:
             if self.done:
                 return
-            event = event.numbered(len(self._events) + 1)
-            self._events.append(event)
+            event = _numbered(event, self._log.count + 1)
+            self._log.append(event)
             if isinstance(event, BuildFinished):
                 self.digest, self.image_id = event.digest, event.image_id
                 self._settle("built")
             elif isinstance(event, BuildFailed):
+                self._failed = event
                 self._settle("failed")
             elif isinstance(event, BuildCancelled):
                 self._settle("cancelled")
@@ -196,6 +203,7 @@ class ImageBuild:
     def _settle(self, status: Status) -> None:
         self.status = status
         self.finished_at = time.time()
+        self._ended.set()
 
     # -- watching -------------------------------------------------------------------------------
 
@@ -218,24 +226,35 @@ class ImageBuild:
 
     @property
     def events(self) -> tuple[BuildEvent, ...]:
-        with self._changed:
-            return tuple(self._events)
+        """Every event so far, as one tuple (a long build's are read back from its spool;
+        :meth:`replay` iterates without holding them all)."""
+        return tuple(self._log.replay())
+
+    def replay(self, after: int = 0) -> Iterator[BuildEvent]:
+        """The events so far with ``seq > after``, in order, without waiting for more."""
+        return self._log.replay(after)
 
     @property
     def logs(self) -> str:
         """The full build log (every log line, in order)."""
-        return "\n".join(e.text for e in self.events if isinstance(e, LogLine))
+        return "\n".join(e.text for e in self._log.replay() if isinstance(e, LogLine))
 
-    def subscribe(self, callback: Callable[[BuildEvent], None]) -> Callable[[], None]:
-        """Call ``callback`` for every past and future event (from the build's thread).
+    def subscribe(self, callback: Callable[[BuildEvent], None],
+                  after: int = 0) -> Callable[[], None]:
+        """Call ``callback`` for every event with ``seq > after``, past and future, each once
+        and in order (past ones from this thread, later ones from the build's thread).
 
         Returns a function that unsubscribes. Exceptions in the callback are logged.
         """
-        with self._changed:
-            past = list(self._events)
-            self._subscribers.append(callback)
-        for event in past:
-            _deliver(callback, event)
+        seen = after
+        while True:  # catch up outside the lock, then register once nothing new came meanwhile
+            for event in self._log.replay(seen):
+                _deliver(callback, event)
+                seen = event.seq
+            with self._changed:
+                if self._log.count <= seen:
+                    self._subscribers.append(callback)
+                    break
 
         def unsubscribe() -> None:
             with self._changed:
@@ -244,27 +263,28 @@ class ImageBuild:
 
         return unsubscribe
 
-    def follow(self, idle_tick: float | None = None) -> Iterator[Any]:
-        """Iterate all events from the start until the build ends.
+    def follow(self, idle_tick: float | None = None, after: int = 0) -> Iterator[Any]:
+        """Iterate the events with ``seq > after`` (all by default) until the build ends.
 
         With ``idle_tick`` it yields ``None`` after that many seconds without an event, so a
         consumer on the main thread can refresh and notice a KeyboardInterrupt.
         """
-        index = 0
+        seen = after
         while True:
             with self._changed:
-                while index >= len(self._events) and not self.done:
+                while self._log.count <= seen and not self.done:
                     if not self._changed.wait(idle_tick if idle_tick else 0.5) and idle_tick:
                         break
-                fresh = self._events[index:]
                 finished = self.done
-            if not fresh and not finished:
-                yield None
-                continue
-            index += len(fresh)
-            yield from fresh
-            if finished and index >= len(self.events):
+                fresh = self._log.replay(seen)  # a snapshot, read outside the lock
+            got = False
+            for event in fresh:
+                got, seen = True, event.seq
+                yield event
+            if finished and seen >= self._log.count:
                 return
+            if not got and not finished:
+                yield None
 
     def __iter__(self) -> Iterator[BuildEvent]:
         return (event for event in self.follow() if event is not None)
@@ -281,8 +301,7 @@ class ImageBuild:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise TimeoutError(f"build of {self.uri} still running after {timeout} s")
-                with self._changed:
-                    self._changed.wait(0.2 if left is None else min(0.2, left))
+                self._ended.wait(0.2 if left is None else min(0.2, left))
         except KeyboardInterrupt:
             self.cancel()
             self._join(_CANCEL_WAIT)
@@ -302,7 +321,7 @@ class ImageBuild:
         if self.status == "failed":
             if self.error is not None and not isinstance(self.error, BuildFailedError):
                 raise self.error
-            failed = next((e for e in reversed(self.events) if isinstance(e, BuildFailed)), None)
+            failed = self._failed
             message = failed.message if failed else "build failed"
             raise BuildFailedError(
                 f"build of {self.uri} failed: {message}",
@@ -324,6 +343,21 @@ class ImageBuild:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
+    def close(self) -> None:
+        """Free the spool file of a finished build (collection frees it too). Its events
+        beyond the in-memory window are gone afterwards; replaying them raises."""
+        if not self.done:
+            raise ImageBuildError(f"the build of {self.uri} is still running",
+                                  hint="cancel() and wait() before closing it")
+        self._log.close()
+
+    def __enter__(self) -> ImageBuild:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.done:
+            self.close()
+
     # -- display --------------------------------------------------------------------------------
 
     def _summary(self) -> list[tuple[str, str]]:
@@ -339,7 +373,7 @@ class ImageBuild:
             rows.append(("duration", f"{self.duration:.1f}s"))
         if self.remote_run is not None:
             rows.append(("run", self.remote_run.url))
-        failed = next((e for e in reversed(self.events) if isinstance(e, BuildFailed)), None)
+        failed = self._failed
         if failed is not None:
             rows.append(("failed", f"{failed.step or ''} {failed.message}".strip()))
         return rows
@@ -355,25 +389,18 @@ class ImageBuild:
         return text
 
     def _repr_html_(self) -> str:
-        colour = {"built": "#2e7d32", "exists": "#1565c0", "failed": "#c62828",
-                  "cancelled": "#6d4c41", "dry-run": "#6a1b9a"}.get(self.status, "#f9a825")
-        rows = "".join(
-            f"<tr><th style='text-align:right'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
-            for k, v in self._summary())
-        badge = (f"<span style='background:{colour};color:white;padding:1px 6px;"
-                 f"border-radius:3px'>{html.escape(self.status)}</span>")
-        body = f"<div><b>ImageBuild</b> {badge}<table>{rows}</table>"
-        failed = next((e for e in reversed(self.events) if isinstance(e, BuildFailed)), None)
-        if failed is not None and failed.lines:
-            body += f"<pre>{html.escape(chr(10).join(failed.lines))}</pre>"
-        if self.dry_run is not None:
-            body += (f"<p>Would run: <code>{html.escape(self.dry_run.command)}</code></p>"
-                     f"<pre>{html.escape(self.dry_run.dockerfile)}</pre>"
-                     f"<details><summary>{len(self.dry_run.context_files)} context files"
-                     f"</summary><pre>{html.escape(chr(10).join(self.dry_run.context_files))}"
-                     "</pre></details>")
-        return body + "</div>"
+        from imagebuild_nb.progress.html import card_html
+
+        return card_html(self)
+
+
+def _numbered(event: BuildEvent, seq: int) -> BuildEvent:
+    """``event.numbered(seq)`` without ``dataclasses.replace``'s cost (a build may publish
+    millions): a shallow copy of a frozen dataclass with its ``seq`` set."""
+    numbered = object.__new__(type(event))
+    numbered.__dict__.update(event.__dict__)
+    numbered.__dict__["seq"] = seq
+    return numbered
 
 
 def _deliver(callback: Callable[[BuildEvent], None], event: BuildEvent) -> None:

@@ -71,6 +71,7 @@ class StepStarted(BuildEvent):
     number: int
     total: int | None
     instruction: str
+    stage: str = ""  # BuildKit numbers steps per stage ("stage-1", a FROM's AS name)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import pytest
 
 from imagebuild_nb.cli import main
 from imagebuild_nb.cli._progress import TerminalProgress
-from imagebuild_nb.events import BuildFinished, LogLine, StepStarted
+from imagebuild_nb.events import BuildFinished, BuildStarted, CacheHit, LogLine, StepStarted
 from tests.service.conftest import ServiceProcess, start_service  # noqa: F401 -- fixture
 from tests.support.services import Registry, containers_with, free_port
 
@@ -125,19 +125,32 @@ def test_usage_errors_exit_2_with_a_json_error(tmp_path: Path, monkeypatch: pyte
             assert "raised ModuleNotFoundError" in err and "python " in err
 
 
-def test_progress_on_a_tty_redraws_a_status_line_and_plain_output_has_no_ansi() -> None:
-    events = [StepStarted(number=1, total=2, instruction="RUN make"), LogLine(text="compiling"),
-              BuildFinished(uri="r/x:1", pushed=True)]
+def test_progress_on_a_tty_redraws_a_frame_and_plain_output_has_no_ansi() -> None:
+    events = [BuildStarted(uri="r/x:1", builder="local", dockerfile="FROM b\nRUN make\n",
+                           time=0.0),
+              StepStarted(number=1, total=2, instruction="FROM b", time=0.5),
+              CacheHit(step=1, time=0.5),
+              StepStarted(number=2, total=2, instruction="RUN make", time=1.0),
+              LogLine(text="compiling", step=2, time=1.5),
+              BuildFinished(uri="r/x:1", pushed=True, time=3.25)]
     for tty in (True, False):
         stream = io.StringIO()
         progress = TerminalProgress(stream, tty=tty)
         for event in events:
             progress.feed(event)
+            progress.tick(force=True)  # what the follow loop's idle ticks do
         progress.close()
         text = stream.getvalue()
-        assert "[1/2] RUN make" in text and "  compiling\n" in text
-        assert ("\x1b[" in text and "step 1/2" in text) if tty else ("\x1b[" not in text
-                                                                    and "\r" not in text)
+        # Both end with the same summary: header, the user's steps with their durations.
+        summary = text.rsplit("Built in", 1)[1].splitlines()
+        assert summary[0] == " 3.2 s"
+        assert [line.split()[1:] for line in summary[1:]] == [
+            ["prepare", "0.5s"], ["[1/2]", "FROM", "b", "cached"], ["[2/2]", "RUN", "make", "2.2s"]]
+        if tty:  # a frame redrawn in place, the running step's last lines under it
+            assert "\x1b[" in text and "Building" in text and "     compiling\n" in text
+        else:  # the whole log as plain lines
+            assert "\x1b[" not in text and "\r" not in text
+            assert "[2/2] RUN make\n  compiling\n" in text
 
 
 def test_check_unknown_when_the_registry_does_not_answer(tmp_path: Path) -> None:

@@ -13,12 +13,8 @@ from imagebuild_nb.cli._progress import TerminalProgress
 from imagebuild_nb.cli._specs import Named, SpecOptions, load
 from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.errors import BuildFailedError, ImageBuildError, SpecError
+from imagebuild_nb.progress.follow import Interrupted, follow
 from imagebuild_nb.settings import Settings
-
-# How long a cancelled build may take to clean up, and a remote build to be submitted.
-_CANCEL_WAIT = 60.0
-_IDLE_TICK = 0.2
-
 
 def settings_from(args: Any) -> Settings:
     """``IMAGEBUILD_NB_*`` settings with the command line's options on top."""
@@ -103,21 +99,20 @@ def build(args: Any, out: Output) -> int:
 
 def _finish(handle: ImageBuild, args: Any, out: Output, settings: Settings) -> int:
     progress = TerminalProgress(out.stderr, tty=out.tty)
-    run: tuple[str, str] | None = None
+    run = _remote_run(handle)
+    if run is not None:
+        progress.note(f"Remote build {run[0]}: {run[1]}")
+    if args.no_wait and not handle.done:
+        out.emit(_document(handle, run), _summary(handle, run))
+        return ExitCode.OK
     try:
-        run = _remote_run(handle)
-        if run is not None:
-            progress.note(f"Remote build {run[0]}: {run[1]}")
-        if args.no_wait and not handle.done:
-            out.emit(_document(handle, run), _summary(handle, run))
-            return ExitCode.OK
-        for event in handle.follow(idle_tick=_IDLE_TICK):
-            if event is None:
-                progress.tick()
-            else:
-                progress.feed(event)
-    except KeyboardInterrupt:
-        return _cancel(handle, progress, out, run)
+        follow(handle, progress)
+    except Interrupted:
+        progress.close()
+        out.emit(_document(handle, run))
+        out.error_text(f"imagebuild: interrupted; the build is {handle.status}",
+                       kind="KeyboardInterrupt", message="interrupted")
+        return ExitCode.INTERRUPTED
     finally:
         progress.close()
     handle.wait(raise_on_error=False)
@@ -130,21 +125,6 @@ def _finish(handle: ImageBuild, args: Any, out: Output, settings: Settings) -> i
         out.error(error)
         return code_for(error)
     return ExitCode.OK
-
-
-def _cancel(handle: ImageBuild, progress: TerminalProgress, out: Output,
-            run: tuple[str, str] | None) -> int:
-    progress.note("Interrupted: cancelling the build ...")
-    handle.cancel()
-    try:
-        handle.wait(timeout=_CANCEL_WAIT, raise_on_error=False)
-    except (KeyboardInterrupt, TimeoutError):
-        progress.note("Gave up waiting for the build to clean up; it may leave a container.")
-    progress.close()
-    out.emit(_document(handle, run))
-    out.error_text(f"imagebuild: interrupted; the build is {handle.status}",
-                   kind="KeyboardInterrupt", message="interrupted")
-    return ExitCode.INTERRUPTED
 
 
 def _remote_run(handle: ImageBuild) -> tuple[str, str] | None:

@@ -1,8 +1,10 @@
-"""Live build progress for a terminal: log lines plus, on a tty, one status line kept at the bottom.
+"""Build progress for a terminal: a BuildKit-like frame on a TTY, plain lines anywhere else.
 
-On a tty the status line (``step 2/3 · 4.1s · RUN pip install ...``) is redrawn in place and
-step headers are bold; anywhere else (CI logs, pipes, files) the output is plain lines with no
-ANSI codes and no carriage returns, so logs read the same in every viewer.
+Both draw the shared progress model (:mod:`imagebuild_nb.progress`). On a TTY the frame (header,
+one row per step, the running step's last lines) is redrawn in place and stays as the summary.
+Anywhere else (CI logs, pipes, files) the whole log is printed as plain lines, with a header per
+step in the views' numbering, and the same summary at the end; no ANSI codes, no carriage
+returns. ``full_log=True`` (``imagebuild logs``) prints the plain log on a TTY too.
 
 >>> import io
 >>> from imagebuild_nb.events import StepStarted, LogLine
@@ -17,6 +19,7 @@ ANSI codes and no carriage returns, so logs read the same in every viewer.
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import IO
 
@@ -24,117 +27,133 @@ from imagebuild_nb.events import (
     BuildCancelled,
     BuildEvent,
     BuildFailed,
-    BuildFinished,
-    BuildStarted,
     CacheHit,
     LogLine,
     OutputClipped,
     PushProgress,
     StepStarted,
 )
+from imagebuild_nb.progress import text
+from imagebuild_nb.progress.model import Progress, View
 
-_CLEAR_LINE = "\r\x1b[2K"
-_BOLD, _DIM, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
+_UP_AND_CLEAR = "\x1b[{n}F\x1b[J"
 _REDRAW_EVERY = 0.1
 
 
 class TerminalProgress:
-    """Consumes build events and writes them to ``out`` (stderr for ``build``)."""
+    """Consumes build events and writes them to ``out`` (stderr for ``build``).
 
-    def __init__(self, out: IO[str], *, tty: bool, show_failure: bool = False) -> None:
+    A :class:`~imagebuild_nb.progress.follow.Sink`; ``feed``/``tick`` serve callers that
+    iterate events themselves.
+    """
+
+    def __init__(self, out: IO[str], *, tty: bool, show_failure: bool = False,
+                 full_log: bool = False) -> None:
         self.out = out
         self.tty = tty
+        self.frame_mode = tty and not full_log
         # ``build`` reports a failure itself (step, exit code, log tail); ``logs`` has only this.
         self.show_failure = show_failure
-        self._started = time.monotonic()
-        self._step = "starting"
-        self._instruction = ""
-        self._pushed: set[tuple[str, str]] = set()
-        self._status_shown = False
+        self.progress = Progress()
+        self._drawn = 0  # lines of the frame on screen
         self._last_draw = 0.0
+        self._pushed: set[tuple[str, str]] = set()
+        self._summarised = False
+
+    # -- the Sink protocol ------------------------------------------------------------------
+
+    def event(self, event: BuildEvent, progress: Progress) -> None:
+        self.progress = progress
+        if not self.frame_mode:
+            line = self._line_for(event, progress)
+            if line is not None:
+                self._write(line)
+        if event.kind in ("finished", "failed", "cancelled"):
+            self.draw(progress.view())
+
+    def draw(self, view: View) -> None:
+        if self.frame_mode:
+            self._redraw(view)
+        elif view.finished and not self._summarised:
+            self._summarised = True
+            self._write("")
+            for line in text.frame(view, width=_width(), tail=0 if not self.show_failure
+                                   else 12):
+                if line.startswith("error: ") and not self.show_failure:
+                    continue  # ``build`` prints the error with its hint right after
+                self._write(line)
+
+    def note(self, line: str) -> None:
+        """A line of our own (e.g. "cancelling ...") above the frame."""
+        self._clear()
+        self._write(line)
+        if self.frame_mode:
+            self._redraw(self.progress.view(), force=True)
+
+    # -- feeding by hand ----------------------------------------------------------------------
 
     def feed(self, event: BuildEvent) -> None:
-        line = self._line_for(event)
-        if line is not None:
-            self._write(line)
-        # Redraw at once on a new step; for log lines at most every _REDRAW_EVERY (long logs).
-        self.tick(force=isinstance(event, (StepStarted, BuildStarted)))
+        self.progress.feed(event)
+        self.event(event, self.progress)
+        self.tick(force=isinstance(event, StepStarted))
 
     def tick(self, *, force: bool = False) -> None:
-        """Redraw the status line (tty only); called on idle ticks so the clock moves."""
-        if not self.tty or (not force and time.monotonic() - self._last_draw < _REDRAW_EVERY):
-            return
-        self._last_draw = time.monotonic()
-        elapsed = time.monotonic() - self._started
-        text = " · ".join(part for part in (self._step, f"{elapsed:.1f}s", self._instruction)
-                          if part)
-        self.out.write(f"{_CLEAR_LINE}{_DIM}{text[:_width() - 1]}{_RESET}")
-        self.out.flush()
-        self._status_shown = True
-
-    def note(self, text: str) -> None:
-        """A line of our own (e.g. "cancelling ...") between the log lines."""
-        self._write(text)
-        self.tick(force=True)
+        """Redraw the frame (TTY only) so its clock moves; called on idle ticks."""
+        if self.frame_mode:
+            self._redraw(self.progress.view(), force=force)
 
     def close(self) -> None:
-        if self._status_shown:
-            self.out.write(_CLEAR_LINE)
-            self._status_shown = False
         self.out.flush()
 
-    def _line_for(self, event: BuildEvent) -> str | None:
+    # -- drawing ------------------------------------------------------------------------------
+
+    def _redraw(self, view: View, *, force: bool = True) -> None:
+        now = time.monotonic()
+        if not force and not view.finished and now - self._last_draw < _REDRAW_EVERY:
+            return
+        self._last_draw = now
+        width = _width() - 1  # a full-width line wraps on some terminals
+        lines = text.frame(view, width=width, tail=5 if not view.finished else 12)
+        if view.finished and not self.show_failure:
+            lines = [line for line in lines if not line.startswith("error: ")]
+        self._clear()
+        self.out.write("".join(f"{line}\n" for line in lines))
+        self.out.flush()
+        self._drawn = len(lines)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.out.write(_UP_AND_CLEAR.format(n=self._drawn))
+            self._drawn = 0
+
+    def _line_for(self, event: BuildEvent, progress: Progress) -> str | None:
         if isinstance(event, LogLine):
-            return f"  {event.text}"
+            return f"  {event.text.rstrip()}"
         if isinstance(event, StepStarted):
-            total = f"/{event.total}" if event.total else ""
-            self._step, self._instruction = f"step {event.number}{total}", event.instruction
-            return self._bold(f"[{event.number}{total}] {event.instruction}")
+            label = progress.label_of(event.number) or str(event.number)
+            return f"[{label}] {text.plain_instruction(event.instruction)}"
         if isinstance(event, CacheHit):
-            return f"  (cached) {event.instruction}".rstrip()
+            return "  cached"
         if isinstance(event, OutputClipped):
             return f"  [the builder clipped output: {event.message}]"
         if isinstance(event, PushProgress):
-            return self._push_line(event)
-        if isinstance(event, BuildStarted):
-            why = f" ({event.reason})" if event.reason else ""
-            driver = f"/{event.driver}" if event.driver else ""
-            return self._bold(f"Building {event.uri} with {event.builder}{driver}{why}")
-        if isinstance(event, BuildFinished):
-            self._step, self._instruction = "done", ""
-            return self._bold(f"Built {event.uri}" + (" and pushed it" if event.pushed else ""))
-        if isinstance(event, BuildFailed):
-            self._step = "failed"
-            if not self.show_failure:
-                return None
-            step = f" at {event.step}" if event.step else ""
-            code = f" (exit code {event.exit_code})" if event.exit_code is not None else ""
-            return f"Failed{step}{code}: {event.message}"
+            key = (event.layer, event.status)
+            if event.current is not None or key in self._pushed:
+                return None  # byte counts only move the frame; each status is logged once
+            self._pushed.add(key)
+            return f"[push] {event.layer[:12]} {event.status}".rstrip()
         if isinstance(event, BuildCancelled):
-            self._step = "cancelled"
             return f"Cancelled: {event.message}"
+        if isinstance(event, BuildFailed) and self.show_failure:
+            code = f" (exit code {event.exit_code})" if event.exit_code is not None else ""
+            return f"Failed{code}: {event.message}"
         return None
 
-    def _push_line(self, event: PushProgress) -> str | None:
-        self._step, self._instruction = "pushing", f"{event.layer[:12]} {event.status}".strip()
-        # Byte counts only move the status line; each (layer, status) is logged once.
-        key = (event.layer, event.status)
-        if event.current is not None or key in self._pushed:
-            return None
-        self._pushed.add(key)
-        return f"  push {event.layer[:12]} {event.status}".rstrip()
-
     def _write(self, line: str) -> None:
-        prefix = _CLEAR_LINE if self._status_shown else ""
-        self._status_shown = False
-        self.out.write(f"{prefix}{line}\n")
+        self.out.write(f"{line}\n")
         self.out.flush()
-
-    def _bold(self, text: str) -> str:
-        return f"{_BOLD}{text}{_RESET}" if self.tty else text
 
 
 def _width() -> int:
-    import shutil
-
-    return shutil.get_terminal_size((100, 20)).columns
+    # Rows are padded to this width: past 90 columns the durations drift too far right.
+    return min(shutil.get_terminal_size((100, 20)).columns, 90)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import shlex
 from typing import NoReturn
 
@@ -22,23 +24,26 @@ Line magic (IMAGE is a variable holding an Image, or an image reference string):
         --no-wait  return at once with a build you can follow with status/logs/cancel
   %imagebuild widget IMAGE
         Open the interactive widget (check, build, cancel, live log).
-  %imagebuild status BUILD | logs BUILD | cancel BUILD
-        For a build started with --no-wait (BUILD = its variable or its id).
+  %imagebuild status [BUILD] | logs [BUILD] [--follow] | cancel [BUILD]
+        A build's steps so far (n/m, elapsed), its log with a header per step (--follow: watch
+        it until it ends), or cancel it. BUILD is its variable or its id; without one, the
+        last build of this kernel.
 
 Cell magic (the cell body is a Dockerfile; context = the notebook's folder unless given):
 
   %%imagebuild build --name NAME [--registry R] [--tag T] [--context DIR] [build flags]
   %%imagebuild exists --name NAME [--registry R] [--tag T] [--context DIR]
 
-Every command returns a result object: ``r = %imagebuild build img`` keeps it, a trailing
-``;`` hides it. Settings: ``%config ImageBuildMagics`` lists them (default builder, registry,
+Every command returns a result object: ``r = %imagebuild build img`` keeps it (a failed build
+too: ``r.status``, ``r.logs``), a trailing ``;`` hides it. Settings: ``%config ImageBuildMagics`` lists them (default builder, registry,
 base-image mirror, network mode, extra CA files, unknown-existence policy, remote service).
 """
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}\n\n{self.format_usage().strip()}\nSee %imagebuild? for help.")
+        raise UsageError(f"{message}{did_you_mean(message, self)}\n\n"
+                         f"{self.format_usage().strip()}\nSee %imagebuild? for help.")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(message or self.format_usage())
@@ -71,7 +76,10 @@ def line_parser() -> argparse.ArgumentParser:
     _add_build_flags(build)
     for name in ("status", "logs", "cancel"):
         sub = commands.add_parser(name, add_help=False)
-        sub.add_argument("build", metavar="BUILD")
+        sub.add_argument("build", metavar="BUILD", nargs="?", default=None)
+        if name == "logs":
+            sub.add_argument("-f", "--follow", action="store_true",
+                             help="watch the build until it ends")
     return parser
 
 
@@ -85,6 +93,43 @@ def cell_parser() -> argparse.ArgumentParser:
     exists = commands.add_parser("exists", add_help=False)
     _add_cell_image_flags(exists)
     return parser
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (.*)")
+
+
+def did_you_mean(message: str, parser: argparse.ArgumentParser) -> str:
+    """A suggestion for a mistyped command or option, from argparse's own error message.
+
+    >>> did_you_mean("argument COMMAND: invalid choice: 'biuld' (choose from 'exists', "
+    ...              "'build')", line_parser())
+    "\\ndid you mean 'build'?"
+    """
+    choice = _INVALID_CHOICE.search(message)
+    if choice:
+        options = re.findall(r"'([^']*)'", choice.group(2))
+        close = difflib.get_close_matches(choice.group(1), options, n=1)
+        return f"\ndid you mean {close[0]!r}?" if close else ""
+    unknown = _UNRECOGNIZED.search(message)
+    if unknown:
+        options = {flag for action in _all_actions(parser) for flag in action.option_strings}
+        hints = []
+        for word in unknown.group(1).split():
+            close = difflib.get_close_matches(word.split("=")[0], sorted(options), n=1)
+            if close:
+                hints.append(f"did you mean {close[0]!r} for {word!r}?")
+        return "\n" + "\n".join(hints) if hints else ""
+    return ""
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    actions = list(parser._actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                actions.extend(_all_actions(sub))
+    return actions
 
 
 def parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:

@@ -16,7 +16,9 @@ from traitlets import Enum, Int, List, Unicode
 
 from imagebuild_nb.errors import ImageBuildError
 from imagebuild_nb.notebook import arguments
-from imagebuild_nb.notebook.follow import FollowPrinter
+from imagebuild_nb.notebook.live import LiveView, LogText, StatusView
+from imagebuild_nb.progress.follow import Interrupted, follow
+from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.settings import Settings
 
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$")
@@ -44,13 +46,15 @@ class ImageBuildMagics(Magics):
     remote_url = Unicode(None, allow_none=True, config=True, help="URL of the build service.")
     remote_token = Unicode(None, allow_none=True, config=True,
                            help="Token for the build service (kept out of reprs).")
-    max_log_lines = Int(1000, config=True,
-                        help="Log lines shown in the cell during a build; the rest stay on "
-                        "the build's full log.")
+    tail_lines = Int(5, config=True,
+                     help="Last log lines of the running step shown in the cell during a build; "
+                     "the full log is `%imagebuild logs`.")
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.builds: dict[str, Any] = {}
+        self.progress: dict[str, Progress] = {}  # build id -> its steps, fed as it runs
+        self.last_build: Any = None
 
     def settings(self) -> Settings:
         """The kernel's engine settings (environment, then ``ImageBuildEngine.configure``)
@@ -114,40 +118,58 @@ class ImageBuildMagics(Magics):
         engine = self._engine()
         build = engine.build(image, builder=args.builder, dry_run=args.dry_run,
                              force=args.force, wait=False)
-        self.builds[build.id] = build
+        self._remember(build)
         if args.dry_run and build.dry_run is not None:
             return build.dry_run
         if args.no_wait or build.done:
             return build
         return self._follow(build)
 
-    def _follow(self, build: Any) -> Any:
-        progress = display(_ProgressLine("starting"), display_id=True)
-        printer = FollowPrinter(
-            max_lines=self.max_log_lines,
-            show_progress=(lambda text: progress.update(_ProgressLine(text))) if progress else None,
-        )
+    def _remember(self, build: Any) -> None:
+        """Keep the build (``status``/``logs``/``cancel`` with no argument mean the last one)
+        and fold its events into its steps as they come."""
+        self.builds[build.id] = build
+        self.last_build = build
+        if build.id not in self.progress:
+            progress = self.progress[build.id] = Progress()
+            build.subscribe(progress.feed)
+
+    def _follow(self, build: Any, *, cancel: bool = True) -> Any:
+        """Follow in the cell: one display of the steps, updated in place; never the whole log.
+
+        A failed build is returned like any other (``b = %imagebuild build img`` sets ``b``).
+        """
+        live = LiveView(build, tail=self.tail_lines)
         try:
-            printer.follow(build.follow(idle_tick=printer.flush_interval))
-        except KeyboardInterrupt:
-            # The kernel was interrupted: cancel the build and wait for its clean-up.
-            build.cancel()
-            build.wait(timeout=60, raise_on_error=False)
-            printer.close()
-            raise UsageError(f"build {build.id} cancelled by interrupt; nothing was left behind")
-        printer.close(f"; the full log: %imagebuild logs {build.id}")
-        build.wait()  # raises BuildFailedError with the failing step and log tail
+            follow(build, live, cancel=cancel)
+        except Interrupted as stopped:
+            live.finish()
+            left = "nothing was left behind" if stopped.clean else "it may have left a container"
+            raise UsageError(f"build {build.id} cancelled by interrupt; {left}") from None
+        except KeyboardInterrupt:  # only following stopped (logs --follow): the build goes on
+            raise UsageError(f"stopped following build {build.id}; it goes on "
+                             f"(%imagebuild status {build.id})") from None
+        build.wait(raise_on_error=False)
+        live.finish()
         return build
 
     def _build_command(self, args: argparse.Namespace) -> Any:
         build = self._resolve_build(args.build)
         if args.command == "status":
-            return build
+            return StatusView(build, self._progress_of(build))
         if args.command == "cancel":
             build.cancel()
             build.wait(timeout=60, raise_on_error=False)
             return build
-        return _LogText(build.logs)
+        if getattr(args, "follow", False) and not build.done:
+            self._follow(build, cancel=False)
+        return LogText.of(build)
+
+    def _progress_of(self, build: Any) -> Progress:
+        progress = self.progress.get(build.id)
+        if progress is None:  # a build made in Python, not by a magic
+            progress = Progress().feed_all(build.events)
+        return progress
 
     def _widget(self, image: Any) -> Any:
         try:
@@ -203,7 +225,12 @@ class ImageBuildMagics(Magics):
                              "held in a variable (e.g. img = Image.from_base(...))")
         return target
 
-    def _resolve_build(self, text: str) -> Any:
+    def _resolve_build(self, text: str | None) -> Any:
+        if text is None:
+            if self.last_build is None:
+                raise UsageError("no build yet in this kernel: run %imagebuild build IMAGE first, "
+                                 "or pass a build (its variable or id)")
+            return self.last_build
         value = self._lookup(text)
         if value is not None and hasattr(value, "cancel") and hasattr(value, "logs"):
             return value
@@ -224,23 +251,3 @@ class ImageBuildMagics(Magics):
             return self.shell.ev(text)
         except Exception as error:
             raise UsageError(f"cannot evaluate {text!r}: {error}") from None
-
-
-class _ProgressLine:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-    def _repr_html_(self) -> str:
-        from html import escape
-
-        return f"<code>{escape(self.text)}</code>"
-
-
-class _LogText(str):
-    """The full log as text; shown without quotes."""
-
-    def __repr__(self) -> str:
-        return str(self)

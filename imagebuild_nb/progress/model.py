@@ -43,7 +43,7 @@ from imagebuild_nb.events import (
     PushProgress,
     StepStarted,
 )
-from imagebuild_nb.progress.plan import InternalMarker, StepPlan, normalize
+from imagebuild_nb.progress.plan import InternalMarker, StepPlan, shown
 from imagebuild_nb.progress.states import seconds, spaced
 
 TAIL_LINES = 12  # per step, in memory; a view shows fewer while running
@@ -142,7 +142,8 @@ class Progress:
         self._prepare = _Row("prepare", "prepare")
         self._push: _Row | None = None
         self._steps: dict[int, _Row] = {}  # the user's step number -> row
-        self._by_builder: dict[int, _Row] = {}  # the builder's step number -> row
+        self._by_builder: dict[tuple[str, int], _Row] = {}  # (stage, builder's number) -> row
+        self._latest: dict[int, _Row] = {}  # builder's number -> the row that last had it
         self._internal_seen: set[int] = set()
         self._builder_total: int | None = None
         self._user_total: int | None = None
@@ -169,7 +170,7 @@ class Progress:
             elif isinstance(event, StepStarted):
                 self._step(event)
             elif isinstance(event, CacheHit):
-                row = self._by_builder.get(event.step)
+                row = self._latest.get(event.step)
                 if row is not None and row is not self._prepare:
                     row.close(event.time, "cached")
             elif isinstance(event, PushProgress):
@@ -204,18 +205,20 @@ class Progress:
         self.status = "building"
         if event.total:
             self._builder_total = event.total
-        planned = self._plan.locate(event.number, event.total) if self._plan else None
+        planned = self._plan.locate(event.number, event.total, event.stage) if self._plan \
+            else None
         internal = planned.internal if planned else self._marker.is_internal(event.instruction)
         # The step that was running before this one is over (builders run them in order;
         # BuildKit may report a cached later step first, which must not end an earlier one).
-        for number, row in list(self._by_builder.items()):
-            if row.state == "running" and number < event.number:
+        for (stage, number), row in list(self._by_builder.items()):
+            if row.state == "running" and (stage != event.stage or number < event.number):
                 row.close(event.time)
         if self._prepare.state == "running" and not internal:
             self._prepare.close(event.time)
         if internal:
             self._internal_seen.add(event.number)
-            self._by_builder[event.number] = self._prepare
+            self._by_builder[(event.stage, event.number)] = self._prepare
+            self._latest[event.number] = self._prepare
             self._prepare.begin(event.time)
             self._last = self._prepare
             if planned is not None:
@@ -223,20 +226,21 @@ class Progress:
             return
         if planned is not None and planned.user_number is not None:
             number, self._user_total = planned.user_number, planned.user_total
-            self._queue_planned(event.total)
+            self._queue_planned(event.total, event.stage)
         else:
             number = event.number - sum(1 for n in self._internal_seen if n < event.number)
         row = self._steps.get(number)
         if row is None:
-            row = self._steps[number] = _Row("", normalize(event.instruction), number)
-        row.instruction = normalize(event.instruction)
-        self._by_builder[event.number] = row
+            row = self._steps[number] = _Row("", shown(event.instruction), number)
+        row.instruction = shown(event.instruction)
+        self._by_builder[(event.stage, event.number)] = row
+        self._latest[event.number] = row
         row.begin(event.time)
         self._last = row
 
-    def _queue_planned(self, total: int | None) -> None:
-        for number, instruction in self._plan.user_steps(total):
-            self._steps.setdefault(number, _Row("", instruction, number))
+    def _queue_planned(self, total: int | None, stage: str) -> None:
+        for number, instruction in self._plan.user_steps(total, stage):
+            self._steps.setdefault(number, _Row("", shown(instruction), number))
 
     def _log(self, event: LogLine) -> None:
         self.lines += 1
@@ -244,8 +248,8 @@ class Progress:
         self._row_for(event.step, system=event.stream in ("system", "status")).add(text)
 
     def _row_for(self, step: int | None, *, system: bool = False) -> _Row:
-        if step is not None and step in self._by_builder:
-            return self._by_builder[step]
+        if step is not None and step in self._latest:
+            return self._latest[step]
         if system or self._last is None:
             return self._prepare
         return self._last
@@ -255,7 +259,7 @@ class Progress:
             for row in self._rows():
                 if row.state == "running":
                     row.close(event.time)
-            self._push = _Row("push", f"push {self.uri}".strip())
+            self._push = _Row("push", self.uri or "push")
             self._push.begin(event.time)
             self._last = self._push
         key = (event.layer, event.status)
@@ -297,7 +301,7 @@ class Progress:
     def label_of(self, builder_number: int) -> str | None:
         """The label of the row the builder's step ``builder_number`` went to."""
         with self._lock:
-            row = self._by_builder.get(builder_number)
+            row = self._latest.get(builder_number)
             return _label_of(row, self._total()) if row is not None else None
 
     def _total(self) -> int | None:

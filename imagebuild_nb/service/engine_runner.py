@@ -75,7 +75,8 @@ class EngineRunner:
             no_cache=job.force,
             push=job.push and ImageReference.parse(job.uri).registry is not None,
         )
-        yield BuildStarted(uri=job.uri, builder="remote", driver=builder.driver)
+        yield BuildStarted(uri=job.uri, builder="remote", driver=builder.driver,
+                           dockerfile=dockerfile)
         yield from builder.build(request, cancelled)
 
 

@@ -31,11 +31,21 @@ def magics(shell) -> ImageBuildMagics:
         ("exists 'unterminated", "cannot parse the arguments"),
         ("exists no_such_variable", "no variable named 'no_such_variable'"),
         ("status 1234", "no build '1234'"),
+        ("biuld img", "did you mean 'build'"),
+        ("build img --frce", "did you mean '--force' for '--frce'"),
+        ("logs --folow", "did you mean '--follow'"),
     ],
 )
 def test_bad_arguments_give_a_short_usage_error(shell, line, message):
     with pytest.raises(UsageError, match=message):
         shell.run_line_magic("imagebuild", line)
+
+
+def test_build_commands_without_a_build_need_one_first(shell):
+    magics(shell).last_build = None
+    for command in ("status", "logs", "cancel"):
+        with pytest.raises(UsageError, match="no build yet in this kernel"):
+            shell.run_line_magic("imagebuild", command)
 
 
 def test_a_variable_that_is_not_an_image_is_named_in_the_error(shell):
@@ -59,7 +69,7 @@ def test_cell_magic_needs_a_name_and_a_body(shell):
 def test_help_documents_every_subcommand(shell):
     doc = shell.find_line_magic("imagebuild").__doc__
     for word in ("exists IMAGE", "build IMAGE", "--builder local|remote", "--dry-run", "--force",
-                 "--no-wait", "widget IMAGE", "status BUILD", "logs BUILD", "cancel BUILD",
+                 "--no-wait", "widget IMAGE", "status [BUILD]", "logs [BUILD] [--follow]", "cancel [BUILD]",
                  "%%imagebuild build --name NAME", "%%imagebuild exists", "%config ImageBuildMagics"):
         assert word in doc
 

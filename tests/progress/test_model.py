@@ -171,3 +171,23 @@ def test_feeding_from_a_thread_while_viewing_from_another() -> None:
         p.view()
     feeder.join()
     assert p.view().status == "built" and p.view().lines == 20_000
+
+
+def test_buildkit_stages_keep_the_installer_stage_in_prepare() -> None:
+    dockerfile = ("FROM base AS imagebuild-nb-uv\nRUN python3 -m venv /opt/imagebuild-nb/uv\n"
+                  "FROM base\nRUN [ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv\n"
+                  "RUN uv pip install six\nRUN make\n")
+    p = Progress()
+    p.feed(started(0.0, dockerfile=dockerfile))
+    steps = [("imagebuild-nb-uv", 1, 2, "FROM base"), ("stage-1", 1, 4, "FROM base"),
+             ("imagebuild-nb-uv", 2, 2, "RUN python3 -m venv /opt/imagebuild-nb/uv"),
+             ("stage-1", 2, 4, "RUN venv"), ("stage-1", 3, 4, "RUN uv pip install six"),
+             ("stage-1", 4, 4, "RUN make")]
+    for at, (stage, number, total, instruction) in enumerate(steps, start=1):
+        p.feed(StepStarted(number=number, total=total, instruction=instruction, stage=stage,
+                           time=float(at)))
+        p.feed(LogLine(text=f"out of {stage} {number}", step=number, time=at + 0.5))
+    p.feed(BuildFinished(uri="r/x:1", time=8.0))
+    assert [(s.label, s.instruction, s.state) for s in p.view().steps] == [
+        ("prepare", "prepare", "done"), ("1/3", "FROM base", "done"),
+        ("2/3", "RUN uv pip install six", "done"), ("3/3", "RUN make", "done")]

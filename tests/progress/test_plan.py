@@ -9,7 +9,7 @@ import pytest
 
 from imagebuild_nb import Image
 from imagebuild_nb.progress import plan as plan_module
-from imagebuild_nb.progress.plan import InternalMarker, StepPlan
+from imagebuild_nb.progress.plan import VERTEX_KEYWORDS, InternalMarker, PlannedStep, StepPlan, shown
 from imagebuild_nb.render import build_context
 from imagebuild_nb.settings import Settings
 
@@ -29,22 +29,27 @@ def test_rendered_images_number_only_the_users_steps(tmp_path: Path, buildkit: b
     dockerfile = build_context(image, buildkit=buildkit,
                                settings=Settings(extra_ca_files=(str(ca),))).dockerfile
     plan = StepPlan.from_dockerfile(dockerfile)
-    users = [i.text for i in plan.instructions if not i.internal]
-    assert users[0].startswith("FROM localhost:5001/base:1")
+    users = [shown(i.text) for i in plan.instructions if not i.internal]
+    # Only what the user asked for: the base, the packages, the variables, the commands
+    # (not the installer's own stage, the build CAs, the virtual environment, the label).
+    assert users[0] == "FROM localhost:5001/base:1"
     assert [u.split()[0] for u in users] == ["FROM", "RUN", "ENV", "RUN", "RUN"]
     assert "six" in users[1] and users[3:] == ["RUN echo one", "RUN echo two"]
-    # Every instruction the user did not ask for is ours (venv, CA block if rendered, label).
-    ours = [i.text for i in plan.instructions if i.internal]
-    assert any("python3 -m venv" in t for t in ours) and ours[-1].startswith("LABEL")
     assert all(i.internal for i in plan.instructions if "ca-certificates" in i.text)
-    # The legacy builder counts every instruction, BuildKit only vertices (no ENV, no LABEL).
-    legacy_total = len(plan.instructions)
-    step = plan.locate(legacy_total - 1, legacy_total)
-    assert step is not None and (step.user_number, step.user_total) == (5, 5)
-    vertices = [i for i in plan.instructions if i.keyword in plan_module.VERTEX_KEYWORDS]
-    step = plan.locate(len(vertices), len(vertices))
+    if not buildkit:  # the legacy builder counts every instruction (and its label steps)
+        total = len(plan.instructions) + 2
+        step = plan.locate(len(plan.instructions) - 1, total)
+        assert step is not None and (step.user_number, step.user_total) == (5, 5)
+        assert plan.locate(total, total) == PlannedStep(None, 5, True, "")
+        return
+    # BuildKit numbers the vertices (no ENV, ARG, LABEL) of each stage.
+    final = [i for i in plan.instructions
+             if i.stage == plan.instructions[-1].stage and i.keyword in VERTEX_KEYWORDS]
+    step = plan.locate(len(final), len(final), f"stage-{final[0].stage}")
     assert step is not None and (step.user_number, step.user_total) == (4, 4)
-    assert step.instruction == "RUN echo two"
+    assert shown(step.instruction) == "RUN echo two"
+    tool = plan.locate(1, 2, "imagebuild-nb-uv")
+    assert tool is not None and tool.internal
 
 
 def test_a_users_dockerfile_cell_keeps_every_step_but_our_label(tmp_path: Path) -> None:
@@ -57,8 +62,11 @@ def test_a_users_dockerfile_cell_keeps_every_step_but_our_label(tmp_path: Path) 
         ("FROM", 0, False), ("RUN", 0, False), ("FROM", 1, False), ("COPY", 1, False),
         ("LABEL", 1, True)]
     assert plan.instructions[1].text == "RUN echo a && echo b"
-    # Multi-stage under BuildKit (numbered per stage) cannot be mapped: no guess.
-    assert plan.locate(2, 2) is None and plan.locate(5, 5) is not None
+    # BuildKit numbers per stage, by name or "stage-N"; the user's steps are numbered across.
+    assert plan.locate(2, 2, "build") == PlannedStep(2, 4, False, "RUN echo a && echo b")
+    assert plan.locate(2, 2, "stage-1") == PlannedStep(4, 4, False, "COPY --from=build /x /x")
+    assert plan.locate(2, 2) is None  # no stage from a multi-stage build: no guess
+    assert plan.locate(5, 5) == PlannedStep(None, 4, True, plan.instructions[4].text)
 
 
 def test_the_marker_alone_recognises_the_build_ca_block_in_order() -> None:

@@ -1,0 +1,111 @@
+"""What the magic puts in a cell: the live step view, ``status`` and ``logs`` results.
+
+:class:`LiveView` is the foreground-follow sink for the notebook: ONE display, updated in place
+a few times per second with the step list and the running step's last lines (HTML, and text for
+frontends without HTML), never the whole log, so a 100,000-line build leaves a cell of a few
+lines. When the build ends the view stays as its summary: steps folded with their durations,
+the failing step open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.display import display
+
+from imagebuild_nb.events import BuildEvent
+from imagebuild_nb.progress import html, text
+from imagebuild_nb.progress.facts import local_size
+from imagebuild_nb.progress.model import Progress, View
+
+
+class _Rendered:
+    """A mime bundle for ``display``/``update_display``: HTML plus its plain-text twin."""
+
+    def __init__(self, html_text: str, plain: str) -> None:
+        self.html, self.plain = html_text, plain
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.plain
+
+
+def rendered(view: View, *, title: str = "", tail: int = 5, hint: str = "") -> _Rendered:
+    body = html.progress_html(view, tail=tail, title=title)
+    plain = "\n".join(text.frame(view, tail=tail))
+    if hint:
+        body += (f'<div class="imagebuild-hint" style="color: {html.states.muted()}">'
+                 f"{html._esc(hint)}</div>")
+        plain += f"\n{hint}"
+    return _Rendered(body, plain)
+
+
+class LiveView:
+    """The notebook's :class:`~imagebuild_nb.progress.follow.Sink`: one display per build."""
+
+    def __init__(self, build: Any, *, tail: int = 5) -> None:
+        self.build = build
+        self.tail = tail
+        self.view: View | None = None
+        self._notes: list[str] = []
+        self._handle = display(_Rendered("", "starting …"), display_id=True)
+
+    def event(self, event: BuildEvent, progress: Progress) -> None:
+        pass  # the cell only shows views, never event by event
+
+    def draw(self, view: View) -> None:
+        self.view = view
+        self._update()
+
+    def note(self, line: str) -> None:
+        self._notes.append(line)
+        self._update()
+
+    def finish(self) -> None:
+        """The final summary: steps folded, the failing one open, where to find the full log."""
+        if self.build.status in ("built", "exists") and self.build.size is None:
+            self.build.size = local_size(self.build.uri)
+        view = self.view or Progress().feed_all(self.build.events).view()
+        hint = f"full log: %imagebuild logs {self.build.id}" if view.lines else ""
+        self.view = view
+        self._update(hint=hint)
+
+    def _update(self, hint: str = "") -> None:
+        if self._handle is None or self.view is None:
+            return
+        notes = "\n".join(self._notes)
+        bundle = rendered(self.view, title=self.build.uri, tail=self.tail,
+                          hint="\n".join(x for x in (notes, hint) if x))
+        self._handle.update(bundle)
+
+
+class StatusView:
+    """``%imagebuild status``: the result card, with the steps so far (n/m, elapsed)."""
+
+    def __init__(self, build: Any, progress: Progress) -> None:
+        self.build, self.progress = build, progress
+
+    def _repr_html_(self) -> str:
+        view = self.progress.view()
+        steps = html.progress_html(view) if view.steps or not self.build.done else ""
+        return html.card_html(self.build) + steps
+
+    def __repr__(self) -> str:
+        view = self.progress.view()
+        lines = [f"{self.build.uri}: {self.build.status}"]
+        if view.steps or not self.build.done:
+            lines += text.frame(view)
+        return "\n".join(lines)
+
+
+class LogText(str):
+    """A build's log with a header line per step; shown without quotes."""
+
+    @classmethod
+    def of(cls, build: Any) -> LogText:
+        return cls("\n".join(text.log_lines(build.events)))
+
+    def __repr__(self) -> str:
+        return str(self)
