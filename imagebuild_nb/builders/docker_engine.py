@@ -20,8 +20,9 @@ import docker.auth
 import docker.errors
 from docker.context import ContextAPI
 
+from imagebuild_nb.builders import engine_auth
 from imagebuild_nb.builders.base import BuildRequest
-from imagebuild_nb.errors import BuilderUnavailableError
+from imagebuild_nb.errors import BuilderUnavailableError, RegistryAuthError
 from imagebuild_nb.events import (
     BuildCancelled,
     BuildEvent,
@@ -37,9 +38,11 @@ ENGINE_HINT = (
     "start Docker (e.g. `sudo systemctl start docker` or Docker Desktop), set DOCKER_HOST to a "
     "reachable engine, or build with builder='remote'"
 )
-# Long enough for a RUN step that prints nothing for a while; cancel closes the stream anyway.
-STREAM_TIMEOUT = 3600
-PING_TIMEOUT = 5
+# Every wait on the engine is bounded. Asking whether it is there (and its API version):
+PING_TIMEOUT = 10.0
+# One ordinary call (tag, inspect, remove, list). Build and push streams wait as long as the
+# build_silence_timeout setting allows between two records instead.
+CALL_TIMEOUT = 120.0
 
 
 class CapturingAPIClient(docker.APIClient):  # type: ignore[misc]
@@ -59,6 +62,15 @@ class CapturingAPIClient(docker.APIClient):  # type: ignore[misc]
 
     def current_response(self) -> Any:
         return getattr(self._streams, "response", None)
+
+    def ping_within(self, timeout: float) -> bool:
+        return bool(self._result(self._get(self._url("/_ping"), timeout=timeout)) == "OK")
+
+    def _set_auth_headers(self, headers: dict[str, str]) -> None:
+        # docker-py's own resolution echoes a failing credential helper: see engine_auth.
+        auths = engine_auth.build_auth()
+        if auths:
+            headers["X-Registry-Config"] = docker.auth.encode_header(auths)
 
     def abort_stream(self, response: Any) -> None:
         """Close a streaming response from another thread (unblocks the reader at once)."""
@@ -84,15 +96,26 @@ def engine_params(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return params
 
 
-def connect(timeout: float = STREAM_TIMEOUT) -> CapturingAPIClient:
-    """An Engine API client; raises BuilderUnavailableError (with the fix) when none answers."""
+def engine_address(params: Mapping[str, Any] | None = None) -> str:
+    """Where the engine is, as the user would write it (DOCKER_HOST form)."""
+    params = engine_params() if params is None else params
+    return str(params.get("base_url") or "unix:///var/run/docker.sock")
+
+
+def connect(timeout: float = CALL_TIMEOUT) -> CapturingAPIClient:
+    """An Engine API client whose calls wait at most ``timeout`` s; raises
+    BuilderUnavailableError (with the fix) when no engine answers within PING_TIMEOUT."""
     params = engine_params()
-    where = str(params.get("base_url") or "unix:///var/run/docker.sock")
+    where = engine_address(params)
     if where.startswith("unix://") and not os.path.exists(where[len("unix://"):]):
         raise BuilderUnavailableError(
             f"the Docker engine at {where} does not answer (no such socket)", hint=ENGINE_HINT)
     try:
-        return CapturingAPIClient(timeout=timeout, version="auto", **params)
+        # The API version handshake happens here: an engine that accepts and never answers
+        # must not hold us longer than a ping.
+        client = CapturingAPIClient(timeout=PING_TIMEOUT, version="auto", **params)
+        client.timeout = timeout
+        return client
     except docker.errors.DockerException as error:
         with warnings.catch_warnings():
             # docker-py leaks the socket of a failed connection; not the user's problem
@@ -103,14 +126,24 @@ def connect(timeout: float = STREAM_TIMEOUT) -> CapturingAPIClient:
         ) from error
 
 
-def ping(client: docker.APIClient) -> None:
+def ping(client: CapturingAPIClient, timeout: float | None = None) -> None:
+    """Raise BuilderUnavailableError unless the engine answers within ``timeout`` s."""
+    timeout = PING_TIMEOUT if timeout is None else timeout
     try:
-        client.ping()
+        client.ping_within(timeout)
     except (docker.errors.DockerException, OSError) as error:
         raise BuilderUnavailableError(
-            f"the Docker engine at {client.base_url} does not answer ({_short(error)})",
+            f"the Docker engine at {engine_address()} does not answer within {timeout:g} s "
+            f"({_short(error)})",
             hint=ENGINE_HINT,
         ) from error
+
+
+def answers(client: CapturingAPIClient, timeout: float | None = None) -> bool:
+    try:
+        return client.ping_within(PING_TIMEOUT if timeout is None else timeout)
+    except Exception:  # gone, refusing, half-answering: all mean "not there"
+        return False
 
 
 def _short(error: BaseException) -> str:
@@ -120,16 +153,17 @@ def _short(error: BaseException) -> str:
 
 def registry_auth(reference: ImageReference) -> dict[str, Any] | None:
     """Credentials for pushing, read fresh from $DOCKER_CONFIG (auths, credHelpers, credsStore)."""
-    config = docker.auth.load_config()
-    registry = reference.registry or docker.auth.INDEX_NAME
-    auth = config.resolve_authconfig(registry)
-    return dict(auth) if auth else None
+    return engine_auth.push_auth(reference.registry or "docker.io")
 
 
 def push(client: docker.APIClient, tag: str, cancel: threading.Event) -> Iterator[BuildEvent]:
     """Push ``tag``; yields PushProgress and, on failure, one BuildFailed. Returns the digest."""
     reference = ImageReference.parse(tag)
-    auth = registry_auth(reference)
+    try:
+        auth = registry_auth(reference)
+    except RegistryAuthError as error:  # names the helper, never its output
+        yield BuildFailed(message=f"push of {tag} failed: {error}", step="push")
+        return None
     stream = client.push(
         reference.name, tag=reference.tag, auth_config=auth, stream=True, decode=True
     )

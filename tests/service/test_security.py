@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
+import os
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from tests.service.conftest import (
     busybox_request,
     running_services,
 )
+from tests.support.cred_helpers import install_helper
 from tests.support.services import AUTH_PASSWORD, AUTH_USER, Registry
 
 
@@ -250,3 +253,32 @@ def test_credentials_never_appear_in_responses_events_or_logs(
         for secret in secrets:
             assert secret not in text
 
+
+
+@pytest.mark.engine
+@pytest.mark.registry
+def test_a_failing_credential_helper_at_push_time_leaks_nothing_into_records_events_or_logs(
+    start_service: Callable[..., ServiceProcess], auth_registry: Registry, busybox_base: str,
+    unique_name: str, tmp_path: Path,
+) -> None:
+    secret = f"helper-secret-{unique_name[-8:]}"
+    install_helper(tmp_path / "bin", "leaky",
+                   f'echo "vault says {secret}"; echo "refresh token {secret}" >&2; exit 4\n')
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.host: "leaky"}}))
+    service = start_service(options=(DOCKER_API_RUNNER,), env={
+        "DOCKER_CONFIG": str(config), "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"})
+    uri = f"{auth_registry.host}/{unique_name}:helper"
+    with service.client() as client, service.http() as http:
+        run = client.submit_request(busybox_request(busybox_base, uri, "echo built"))
+        events = list(client.events(run.id))
+        record = http.get(f"/imagebuild/api/builds/{run.id}")
+        texts = [record.text, http.get(f"/imagebuild/api/builds/{run.id}/log").text,
+                 http.get(f"/imagebuild/builds/{run.id}").text,
+                 *(json.dumps(event.to_dict()) for event in events)]
+    assert record.json()["status"] == "failed"
+    assert "docker-credential-leaky" in record.json()["error"]  # the helper, by name
+    texts.append(service.log_path.read_text())
+    for text in texts:
+        assert secret not in text
