@@ -40,7 +40,7 @@ from imagebuild_nb.build import DryRun, ImageBuild
 from imagebuild_nb.builders.base import Builder, ExistenceCheck, SubmittingBuilder
 from imagebuild_nb.builders.select import get_builder
 from imagebuild_nb.builders.target import BuildTarget
-from imagebuild_nb.errors import ImageBuildError
+from imagebuild_nb.errors import BuilderUnavailableError, ImageBuildError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildFinished, BuildStarted, LogLine
 from imagebuild_nb.plan import BuildPlan
 from imagebuild_nb.settings import Settings
@@ -199,6 +199,13 @@ class ImageBuildEngine:
             return ImageBuild.planned(self._dry_run(plan, chosen, force), reason="dry run")
         if plan.is_default_base and force:
             plan.refuse_upstream_tag()  # forcing an upstream image would overwrite it locally
+        if plan.secrets and isinstance(chosen, SubmittingBuilder):
+            # Never build elsewhere without them, and never send this machine's values there.
+            raise BuilderUnavailableError(
+                f"the {name} builder cannot take build secrets yet "
+                f"({', '.join(mount.name for mount in plan.secrets)})",
+                hint="build this image locally with BuildKit (builder='local'), or remove "
+                     "secret_mounts")
         chosen.ensure_available()  # engine down: the clear error comes before anything else
         if plan.is_default_base:
             return self._annotated(ImageBuild.found_existing(plan.uri, digest=None, builder=name,

@@ -197,3 +197,15 @@ def test_engine_api_driver_itself_refuses_a_request_with_secrets() -> None:
                            tags=("x:1",), secrets={"a": "env:X"})
     with pytest.raises(BuilderUnavailableError, match="secrets"):
         next(iter(DockerApiBuilder().build(request, threading.Event())))
+
+
+def test_remote_builder_refuses_secrets_instead_of_sending_or_dropping_them(monkeypatch) -> None:
+    from imagebuild_nb.builders.remote import RemoteBuilder
+
+    monkeypatch.setenv("DESIGN_TOKEN", "never-sent")
+    remote = RemoteBuilder(Settings(remote_url="http://127.0.0.1:9", remote_token="t"))
+    engine = ImageBuildEngine(Settings(), builders={"remote": remote}, checker=SlowChecker(0))
+    image = _image().with_commands("true", secret_mounts=["DESIGN_TOKEN"])
+    with pytest.raises(BuilderUnavailableError, match="cannot take build secrets") as info:
+        engine.build(image, builder="remote")
+    assert "builder='local'" in (info.value.hint or "")
