@@ -58,7 +58,7 @@ class ArchiveLimits:
     max_unpacked_bytes: int = 2 * 1024**3
     # One PAX or GNU long-name header, and all names, link targets and headers together.
     max_header_bytes: int = 64 * 1024
-    max_metadata_bytes: int = 64 * 1024**2
+    max_metadata_bytes: int = 16 * 1024**2
     max_path_bytes: int = 4096  # PATH_MAX
 
 
@@ -142,7 +142,7 @@ def _inspect(tar: tarfile.TarFile, limits: ArchiveLimits) -> list[_Member]:
                 )
         kinds[member.name] = member.kind
         members.append(member)
-    _check_tree(members, kinds)
+    _check_tree(members, kinds, limits)
     return members
 
 
@@ -166,19 +166,34 @@ def _member(info: tarfile.TarInfo, limits: ArchiveLimits) -> _Member:
     elif info.islnk():
         kind = "hardlink"
     else:
-        raise UnsafeArchiveError(f"archive member {info.name!r} is a device, FIFO or other special entry")
+        raise UnsafeArchiveError(
+            f"archive member {info.name!r} is a device, FIFO or other special entry"
+        )
     return _Member(name, kind, info)
 
 
-def _check_tree(members: list[_Member], kinds: dict[str, str]) -> None:
-    """Checks that need the whole archive: member order must not matter."""
-    for member in members:
-        for parent in _parents(member.name):
-            if kinds.get(parent, "dir") != "dir":
-                raise UnsafeArchiveError(
-                    f"archive member {member.info.name!r} is below the "
-                    f"{kinds[parent]} {parent!r}"
-                )
+def _check_tree(members: list[_Member], kinds: dict[str, str], limits: ArchiveLimits) -> None:
+    """Checks that need the whole archive, so that member order changes nothing. Work is
+    linear in the archive's path components (no per-member prefix strings)."""
+    paths = sorted(name.split("/") for name in kinds if name != ".")
+    folders = 0  # every distinct path, implied parent folders included
+    previous: list[str] = []
+    for parts in paths:
+        common = 0
+        for mine, theirs in zip(parts, previous):
+            if mine != theirs:
+                break
+            common += 1
+        if common == len(previous) and previous and kinds["/".join(previous)] != "dir":
+            raise UnsafeArchiveError(
+                f"archive member {'/'.join(parts)!r} is below the "
+                f"{kinds['/'.join(previous)]} {'/'.join(previous)!r}"
+            )
+        folders += len(parts) - common
+        previous = parts
+    if folders > limits.max_files:
+        raise ArchiveTooLargeError(f"archive has more than {limits.max_files} entries "
+                                   "(counting the folders its paths imply)")
     links = {m.name: m.info.linkname for m in members if m.kind == "symlink"}
     tree = LinkTree(links)
     for name, target in links.items():
@@ -202,11 +217,6 @@ def _checked_name(raw: str, limits: ArchiveLimits) -> str:
             f"archive member {raw[:80]!r}... is longer than {limits.max_path_bytes} bytes"
         )
     return "/".join(parts) or "."
-
-
-def _parents(name: str) -> list[str]:
-    parts = name.split("/")
-    return ["/".join(parts[:index]) for index in range(1, len(parts))]
 
 
 def read_inside(root: Path, name: str, max_bytes: int) -> bytes:
@@ -238,8 +248,7 @@ def read_inside(root: Path, name: str, max_bytes: int) -> bytes:
 
 
 def _extract(tar: tarfile.TarFile, members: list[_Member], destination: Path) -> None:
-    root = os.open(destination, _DIR_FLAGS)
-    folders = _Folders(root)
+    folders = _Folders(os.open(destination, _DIR_FLAGS))
     try:
         for member in members:
             if member.kind == "dir":
@@ -267,35 +276,37 @@ def _write_file(tar: tarfile.TarFile, member: _Member, folders: _Folders) -> Non
 
 
 class _Folders:
-    """Directory descriptors below the extraction root, each opened with O_NOFOLLOW from its
-    parent's: a path never resolves through a link."""
+    """The open chain of folders from the extraction root to the current one, each opened with
+    O_NOFOLLOW from its parent: a path never resolves through a link. Members come mostly
+    sorted, so moving to the next member's folder reopens only what differs."""
 
     def __init__(self, root: int) -> None:
-        self._open: dict[tuple[str, ...], int] = {(): root}
+        self._names: list[str] = []
+        self._descriptors = [root]
 
     def open(self, parts: list[str]) -> int:
-        key = tuple(parts)
-        found = self._open.get(key)
-        if found is not None:
-            return found
-        parent = self.open(parts[:-1])
-        try:
-            os.mkdir(parts[-1], 0o755, dir_fd=parent)
-        except FileExistsError:
-            pass
-        descriptor = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
-        os.fchmod(descriptor, 0o755)
-        if len(self._open) > 64:  # keep few descriptors: members come sorted, by folder
-            self._close_all_but(key[:-1])
-        self._open[key] = descriptor
-        return descriptor
-
-    def _close_all_but(self, keep: tuple[str, ...]) -> None:
-        wanted = {keep[:i] for i in range(len(keep) + 1)}
-        for key in [k for k in self._open if k not in wanted]:
-            os.close(self._open.pop(key))
+        common = 0
+        for mine, wanted in zip(self._names, parts):
+            if mine != wanted:
+                break
+            common += 1
+        while len(self._names) > common:
+            self._names.pop()
+            os.close(self._descriptors.pop())
+        for part in parts[common:]:
+            parent = self._descriptors[-1]
+            try:
+                os.mkdir(part, 0o755, dir_fd=parent)
+            except FileExistsError:
+                pass
+            descriptor = os.open(part, _DIR_FLAGS, dir_fd=parent)
+            os.fchmod(descriptor, 0o755)
+            self._names.append(part)
+            self._descriptors.append(descriptor)
+        return self._descriptors[-1]
 
     def close(self) -> None:
-        for descriptor in self._open.values():
+        for descriptor in self._descriptors:
             os.close(descriptor)
-        self._open.clear()
+        self._descriptors.clear()
+        self._names.clear()

@@ -58,7 +58,9 @@ class LinkTree:
         ('' is the root), or ``None`` when it leaves the root (absolute targets included)."""
         names: list[str] = []
         nodes: list[_Node | None] = [self._root]
-        for part in link.split("/")[:-1]:  # the link's own folder, taken literally
+        folder = link.split("/")[:-1]
+        self._budget -= len(folder)
+        for part in folder:  # the link's own folder, taken literally
             parent = nodes[-1]
             names.append(part)
             nodes.append(parent.children.get(part) if parent is not None else None)

@@ -213,6 +213,14 @@ def test_member_count_is_bounded_while_reading() -> None:
         check(archive(*members), ArchiveLimits(max_files=20))
 
 
+def test_folders_a_path_implies_count_as_entries() -> None:
+    """One member 30 folders deep creates 31 entries on disk: 3,000 such members made the
+    previous check run for 80 s; now they count against ``max_files``."""
+    with pytest.raises(ArchiveTooLargeError, match="folders its paths imply"):
+        check(archive(entry("a/" * 30 + "f", data=b"x")), ArchiveLimits(max_files=20))
+    check(archive(entry("a/" * 18 + "f", data=b"x")), ArchiveLimits(max_files=20))
+
+
 def test_what_the_client_writes_passes(tmp_path: Path) -> None:
     """The project's own writer (render.tar) with links, empty folders and long names."""
     from imagebuild_nb.render.tar import ContextEntry, write_tar
