@@ -6,5 +6,10 @@ start=$(now)
 bash "$ROOT/scripts/install-system.sh"
 bash "$ROOT/scripts/services.sh" start
 bash "$ROOT/scripts/base-images.sh"
+# podman, qemu and the arm64 bases: asked for by scripts/test (IMAGEBUILD_NB_MULTIARCH=1), then
+# kept up on this machine (base-images.sh pushes single-platform bases over the indexes).
+if [[ ${IMAGEBUILD_NB_MULTIARCH:-0} == 1 || -f $CACHE_DIR/multiarch.enabled ]]; then
+  bash "$ROOT/scripts/multiarch.sh"
+fi
 bash "$ROOT/scripts/venv.sh"
 log "setup complete in $(elapsed "$start")"
