@@ -42,6 +42,8 @@ class Settings:
     # What build() does when existence cannot be verified: build anyway (and say why) or fail.
     unknown_existence_policy: UnknownPolicy = "build"
     registry_timeout: float = 10.0
+    # Seconds a local build may go without any output before it is stopped as hung (0: never).
+    build_silence_timeout: float = 600.0
     # Registries spoken to as Docker's insecure-registries are (HTTPS without verification,
     # then plain HTTP): host[:port] names or CIDR ranges, comma-separated in the environment.
     # Loopback is always insecure, as for dockerd.
@@ -92,6 +94,9 @@ class Settings:
                             hint="use 'uv' (the default) or 'pip'")
         if self.check_concurrency < 1:
             raise SpecError("check_concurrency must be at least 1", argument="check_concurrency")
+        if self.build_silence_timeout < 0:
+            raise SpecError("build_silence_timeout must be 0 (no limit) or more seconds",
+                            argument="build_silence_timeout")
         return self
 
 

@@ -13,24 +13,24 @@ Newer CLIs without buildx refuse BuildKit and are skipped. Pushing goes through 
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import shlex
 import shutil
-import signal
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagebuild_nb.builders import docker_engine
+from imagebuild_nb.builders import child, docker_engine
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.builders.context import InMemoryContext
+from imagebuild_nb.builders.leftovers import Scratch
 from imagebuild_nb.builders.plain_progress import PlainProgressParser
 from imagebuild_nb.errors import BuilderUnavailableError
-from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFailed
+from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFailed, LogLine
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,7 @@ CLI_HINT = (
     "install a docker CLI with BuildKit (the buildx plug-in, or a 20.10-22.x CLI) and point "
     "the docker_cli setting at it, or use local_driver='docker-api'"
 )
-_INT_GRACE = 1.0
-_KILL_GRACE = 5.0
+SILENCE_TIMEOUT = 600.0  # the build_silence_timeout setting's default
 _probe_lock = threading.Lock()
 _probed: dict[str, Cli | None] = {}
 
@@ -103,11 +102,15 @@ class BuildKitCliBuilder:
     name = "local"
     driver = "buildkit"
 
-    def __init__(self, cli: Cli | None = None, *, docker_cli: str = "docker") -> None:
+    def __init__(self, cli: Cli | None = None, *, docker_cli: str = "docker",
+                 silence_timeout: float = SILENCE_TIMEOUT) -> None:
         self._cli = cli
         self._docker_cli = docker_cli
+        # Seconds the CLI may print nothing before the build is stopped as hung (0: no limit).
+        self.silence_timeout = silence_timeout
         self._engine: docker_engine.CapturingAPIClient | None = None
         self._lock = threading.Lock()
+        self._swept = False
 
     @property
     def cli(self) -> Cli:
@@ -129,6 +132,9 @@ class BuildKitCliBuilder:
     def ensure_available(self) -> None:
         docker_engine.ping(self.engine)
         _ = self.cli
+        if not self._swept:  # what killed processes left: once per builder
+            self._swept = True
+            docker_engine.sweep_leftovers(self.engine)
 
     def command(self, request: BuildRequest, iidfile: str = "<iidfile>") -> list[str]:
         cli = self.cli
@@ -160,8 +166,10 @@ class BuildKitCliBuilder:
 
     def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:
         parser = PlainProgressParser()
-        with tempfile.TemporaryDirectory(prefix="imagebuild-") as scratch:
-            iidfile = str(Path(scratch, "iid"))
+        silent: child.Silent | None = None
+        before = docker_engine.image_id(self.engine, request.primary_tag)
+        with Scratch.create() as scratch:
+            iidfile = str(scratch.path / "iid")
             process = _start(self.command(request, iidfile))
             writer = threading.Thread(target=_feed, args=(process, request),
                                       name="imagebuild-context", daemon=True)
@@ -170,19 +178,40 @@ class BuildKitCliBuilder:
                                        name="imagebuild-cancel-watch", daemon=True)
             watcher.start()
             assert process.stdout is not None
+            text = codecs.getincrementaldecoder("utf-8")("replace")
             try:
-                for raw in process.stdout:
-                    yield from parser.feed(raw.decode("utf-8", "replace"))
+                for data in child.chunks(process, self.silence_timeout):
+                    yield from parser.feed_chunk(text.decode(data))
+                yield from parser.feed_chunk(text.decode(b"", final=True))
+                yield from parser.flush()
+            except child.Silent as error:
+                silent = error
             finally:
+                if process.poll() is None:  # silent, or our consumer went away: stop it
+                    child.stop(process)
                 process.stdout.close()
-                if process.poll() is None:  # our consumer went away: do not leave it running
-                    _stop(process)
-            code = process.wait()
+            code = child.wait(process, timeout=30)
             writer.join(timeout=5)
             if cancel.is_set():
                 yield BuildCancelled(message="cancelled; the docker CLI and its build stopped")
                 return
             image_id = Path(iidfile).read_text().strip() if Path(iidfile).is_file() else None
+        if silent is not None:
+            # The 20.10 CLI can stall on its own output (a very long line) after the engine
+            # finished: a new image under the tag is the build's result.
+            tagged = docker_engine.image_id(self.engine, request.primary_tag)
+            if tagged is None or tagged == before:
+                yield BuildFailed(message=docker_engine.silence_message(silent.seconds),
+                                  step=parser.current_step, lines=parser.current_tail())
+                return
+            code, image_id = 0, tagged
+            yield LogLine(text=f"the docker CLI printed nothing for {silent.seconds:g} s and "
+                          "was stopped; the engine had finished the build", stream="system")
+        if code != 0 and not docker_engine.answers(self.engine):
+            raise BuilderUnavailableError(
+                f"lost the Docker engine at {docker_engine.engine_address()} during the build "
+                f"({parser.error or f'docker build exited with status {code}'})",
+                hint=docker_engine.LOST_HINT)
         if code != 0 or not image_id:
             yield BuildFailed(
                 message=parser.error or f"docker build exited with status {code}",
@@ -195,12 +224,9 @@ class BuildKitCliBuilder:
 
 def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DOCKER_BUILDKIT": "1", "BUILDKIT_PROGRESS": "plain"}
-    log.debug("running %s", shlex.join(command))
     try:
-        # Own process group: a cancel signals the CLI and anything it spawned, and a kernel
-        # interrupt (SIGINT to our group) does not reach it behind our back.
-        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        # Own session, dies with us: see imagebuild_nb.builders.child.
+        return child.start(command, env)
     except OSError as error:
         raise BuilderUnavailableError(f"cannot run {command[0]}: {error}", hint=CLI_HINT) from error
 
@@ -223,26 +249,8 @@ def _feed(process: subprocess.Popen[bytes], request: BuildRequest) -> None:
 def _watch(process: subprocess.Popen[bytes], cancel: threading.Event) -> None:
     while process.poll() is None:
         if cancel.wait(0.1):
-            _stop(process)
+            child.stop(process)
             return
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGINT, then SIGKILL: closing the CLI's session makes the engine kill the RUN process.
-
-    The 20.10 CLI acknowledges SIGINT but then waits for the running step to end by itself
-    (measured: a ``sleep 30`` kept it alive), so the grace period is short.
-    """
-    for sig, grace in ((signal.SIGINT, _INT_GRACE), (signal.SIGKILL, _KILL_GRACE)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            log.debug("docker build did not stop on %s", sig.name)
 
 
 __all__ = ["BuildKitCliBuilder", "Cli", "find_cli", "InMemoryContext"]

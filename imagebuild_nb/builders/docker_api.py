@@ -12,6 +12,7 @@ then stops the build) and remove the containers the stream told us about.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import threading
@@ -19,15 +20,29 @@ from collections.abc import Iterator
 from typing import Any
 
 import docker.errors
+import requests.exceptions
+import urllib3.exceptions
 
 from imagebuild_nb.builders import docker_engine
 from imagebuild_nb.builders.base import BuildRequest
+from imagebuild_nb.builders.leftovers import Scratch
 from imagebuild_nb.builders.legacy_stream import LegacyStreamParser
 from imagebuild_nb.errors import BuilderUnavailableError
 from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFailed
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+SILENCE_TIMEOUT = 600.0  # the build_silence_timeout setting's default
+# How a build stream that went quiet for longer than its timeout fails (headers or a record).
+_TIMEOUTS = (urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout, TimeoutError)
+# How it fails when the engine goes away under it (killed, restarted, socket closed).
+_BROKEN = (urllib3.exceptions.ProtocolError, requests.exceptions.ConnectionError,
+           requests.exceptions.ChunkedEncodingError, http.client.HTTPException, ConnectionError)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 class DockerApiBuilder:
@@ -36,9 +51,12 @@ class DockerApiBuilder:
     name = "local"
     driver = "docker-api"
 
-    def __init__(self) -> None:
+    def __init__(self, *, silence_timeout: float = SILENCE_TIMEOUT) -> None:
+        # Seconds the build stream may stay quiet before the build is stopped (0: no limit).
+        self.silence_timeout = silence_timeout
         self._client: docker_engine.CapturingAPIClient | None = None
         self._lock = threading.Lock()
+        self._swept = False
 
     @property
     def client(self) -> docker_engine.CapturingAPIClient:
@@ -49,6 +67,9 @@ class DockerApiBuilder:
 
     def ensure_available(self) -> None:
         docker_engine.ping(self.client)
+        if not self._swept:  # what killed processes and lost builds left: once per builder
+            self._swept = True
+            docker_engine.sweep_leftovers(self.client)
 
     def describe(self, request: BuildRequest) -> str:
         options = [f"t={request.primary_tag}", f"dockerfile={request.dockerfile_path}",
@@ -72,43 +93,54 @@ class DockerApiBuilder:
             raise BuilderUnavailableError(
                 f"the docker-api driver cannot pass build secrets ({len(request.secrets)})",
                 hint="build with BuildKit: local_driver='buildkit' (a docker CLI with BuildKit)")
-        body, writer = _stream_context(request)
-        watcher = None
-        try:
-            stream = client.build(
-                fileobj=body, custom_context=True, tag=request.primary_tag,
-                dockerfile=request.dockerfile_path, rm=True, forcerm=True,
-                nocache=request.no_cache, network_mode=request.network_mode,
-                platform=request.platform, buildargs=dict(request.build_args) or None,
-                labels=dict(request.labels) or None, decode=True,
-            )
-            response = client.current_response()
-            watcher = _Watcher(client, response, cancel)
-            for record in stream:
-                yield from parser.feed(record)
-            yield from parser.flush()
-        except Exception as error:
-            # After a cancel, the aborted stream fails in many ways (closed socket, truncated
-            # chunk): all of them just mean "stopped".
-            if not cancel.is_set():
-                if not isinstance(error, (docker.errors.DockerException, OSError, ValueError)):
-                    raise
-                if isinstance(error, docker.errors.APIError) or parser.step is not None:
-                    yield BuildFailed(message=f"the engine failed the build: {error}",
+        with Scratch.create() as scratch:
+            body, writer = _stream_context(request)
+            watcher = response = None
+            silent = False
+            noted, where = 0, docker_engine.engine_address()
+            try:
+                stream = client.build(
+                    fileobj=body, custom_context=True, tag=request.primary_tag,
+                    dockerfile=request.dockerfile_path, rm=True, forcerm=True,
+                    nocache=request.no_cache, network_mode=request.network_mode,
+                    platform=request.platform, buildargs=dict(request.build_args) or None,
+                    labels=dict(request.labels) or None, decode=True,
+                    timeout=self.silence_timeout or None,  # the wait for each record
+                )
+                response = client.current_response()
+                watcher = _Watcher(client, response, cancel)
+                for record in stream:
+                    yield from parser.feed(record)
+                    for container_id in parser.containers[noted:]:  # until we removed it
+                        scratch.note_container(where, container_id)
+                    noted = len(parser.containers)
+                yield from parser.flush()
+            except Exception as error:
+                # After a cancel, the aborted stream fails in many ways (closed socket,
+                # truncated chunk): all of them just mean "stopped".
+                if not cancel.is_set():
+                    silent = isinstance(error, _TIMEOUTS)
+                    if silent:
+                        if response is not None:
+                            client.abort_stream(response)  # the engine then stops the build
+                    else:
+                        failed = self._judge(error, parser, scratch)  # raises when lost
+                        if failed is not None:
+                            yield failed
+                            return
+            finally:
+                if watcher is not None:
+                    watcher.stop()
+                body.close()
+                writer.join(timeout=5)
+            if cancel.is_set() or silent:
+                self._clean_after_cancel(client, parser, request)
+                if silent:
+                    yield BuildFailed(message=docker_engine.silence_message(self.silence_timeout),
                                       step=parser.failed_step, lines=tuple(parser.tail))
-                    return
-                raise BuilderUnavailableError(
-                    f"lost the Docker engine during the build: {error}",
-                    hint=docker_engine.ENGINE_HINT) from error
-        finally:
-            if watcher is not None:
-                watcher.stop()
-            body.close()
-            writer.join(timeout=5)
-        if cancel.is_set():
-            self._clean_after_cancel(client, parser, request)
-            yield BuildCancelled(message="cancelled; build containers removed")
-            return
+                else:
+                    yield BuildCancelled(message="cancelled; build containers removed")
+                return
         if parser.error is not None or parser.image_id is None:
             yield BuildFailed(
                 message=parser.error or "the engine ended the build without an image id",
@@ -119,6 +151,26 @@ class DockerApiBuilder:
             ref = extra.rsplit(":", 1)
             client.tag(parser.image_id, ref[0], ref[1] if len(ref) > 1 else None)
         yield from docker_engine.push_and_finish(client, request, parser.image_id, cancel)
+
+    def _judge(self, error: Exception, parser: LegacyStreamParser,
+               scratch: Scratch) -> BuildFailed | None:
+        """What a broken build stream means: the engine went away (raises
+        BuilderUnavailableError; its containers are left to the next start's sweep) or it
+        refused the build (a BuildFailed)."""
+        gone = isinstance(error, _BROKEN) or not docker_engine.answers(self.client)
+        if gone:
+            if parser.containers:
+                scratch.keep_for_sweep()
+            where = docker_engine.engine_address()
+            during = f" in {parser.failed_step}" if parser.failed_step else ""
+            raise BuilderUnavailableError(
+                f"lost the Docker engine at {where} during the build{during} "
+                f"({type(error).__name__}: {_first_line(error)})",
+                hint=docker_engine.LOST_HINT) from error
+        if isinstance(error, (docker.errors.DockerException, ValueError)):
+            return BuildFailed(message=f"the engine failed the build: {_first_line(error)}",
+                               step=parser.failed_step, lines=tuple(parser.tail))
+        raise error
 
     def _clean_after_cancel(self, client: Any, parser: LegacyStreamParser,
                             request: BuildRequest) -> None:

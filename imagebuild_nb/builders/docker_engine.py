@@ -21,6 +21,7 @@ import docker.errors
 from docker.context import ContextAPI
 
 from imagebuild_nb.builders import engine_auth
+from imagebuild_nb.builders import leftovers
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.errors import BuilderUnavailableError, RegistryAuthError
 from imagebuild_nb.events import (
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 ENGINE_HINT = (
     "start Docker (e.g. `sudo systemctl start docker` or Docker Desktop), set DOCKER_HOST to a "
     "reachable engine, or build with builder='remote'"
+)
+LOST_HINT = (
+    "the engine stopped or restarted during the build; start it again (or wait until it "
+    "answers) and rebuild. Build containers it left behind are removed at the next build"
 )
 # Every wait on the engine is bounded. Asking whether it is there (and its API version):
 PING_TIMEOUT = 10.0
@@ -84,6 +89,14 @@ class CapturingAPIClient(docker.APIClient):  # type: ignore[misc]
             response.close()
         except Exception:
             log.debug("closing the build stream failed", exc_info=True)
+
+
+def silence_message(seconds: float) -> str:
+    return (f"the build printed nothing for {seconds:g} s and was stopped as hung (nothing is "
+            "left running). If a step is quiet for longer on purpose, raise "
+            "the build_silence_timeout setting (IMAGEBUILD_NB_BUILD_SILENCE_TIMEOUT, 0: no "
+            "limit). The docker CLI can also stall on a very long line of output: the "
+            "docker-api driver streams those")
 
 
 def engine_params(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -221,6 +234,35 @@ def push_and_finish(client: docker.APIClient, request: BuildRequest, image_id: s
             return
     yield BuildFinished(uri=request.primary_tag, digest=digest, image_id=image_id,
                         pushed=request.push and digest is not None)
+
+
+def sweep_leftovers(client: docker.APIClient) -> None:
+    """Remove what killed processes and lost builds left (see :mod:`.leftovers`); never
+    raises: a build must not fail because an old one could not be cleaned up."""
+
+    def remove(container_id: str) -> bool:
+        try:
+            client.remove_container(container_id, force=True)
+            log.info("removed build container %s left by an earlier build", container_id)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, OSError):
+            log.debug("could not remove build container %s yet", container_id, exc_info=True)
+            return False
+        return True
+
+    try:
+        leftovers.sweep(engine_address(), remove)
+    except Exception:
+        log.warning("cleaning up after earlier builds failed", exc_info=True)
+
+
+def image_id(client: docker.APIClient, tag: str) -> str | None:
+    """The id of the image ``tag`` names in the engine, None when there is none."""
+    try:
+        return str(client.inspect_image(tag)["Id"])
+    except docker.errors.NotFound:
+        return None
 
 
 def remove_containers(client: docker.APIClient, ids: Iterable[str]) -> None:

@@ -65,6 +65,7 @@ class PlainProgressParser:
         self.tails: dict[str, deque[str]] = {}
         self.trailer: deque[str] = deque(maxlen=TAIL_LINES)  # lines outside any vertex
         self._lines = LineSplitter()
+        self._last_vertex: str | None = None
 
     def feed_chunk(self, chunk: str) -> Iterator[BuildEvent]:
         """Output as it comes off the pipe, in pieces that need not end at a line's end."""
@@ -92,6 +93,7 @@ class PlainProgressParser:
                 yield LogLine(text=line, stream="system")
             return
         vid, rest = match.group(1), match.group(2)
+        self._last_vertex = vid
         vertex = self.vertices.get(vid)
         if vertex is None:
             vertex = self.vertices[vid] = _Vertex(name=rest)
@@ -134,6 +136,20 @@ class PlainProgressParser:
         if vertex.step is None:
             return vertex.name
         return f"step {vertex.step}: {vertex.name}"
+
+    @property
+    def current_step(self) -> str | None:
+        """The step that printed last (where a build that went quiet is stuck)."""
+        return self._describe(self._last_vertex)
+
+    def current_tail(self) -> tuple[str, ...]:
+        return tuple(self.tails.get(self._last_vertex or "", ()))
+
+    def _describe(self, vid: str | None) -> str | None:
+        vertex = self.vertices.get(vid or "")
+        if vertex is None:
+            return None
+        return vertex.name if vertex.step is None else f"step {vertex.step}: {vertex.name}"
 
     def failure_tail(self) -> tuple[str, ...]:
         if self.failed_vertex is not None and self.failed_vertex in self.tails:

@@ -35,15 +35,16 @@ _cache: dict[tuple[Any, ...], Builder] = {}
 
 def local_builder(settings: Settings) -> Builder:
     """The local driver the settings ask for; ``auto`` takes BuildKit when a CLI supports it."""
+    silence = settings.build_silence_timeout
     if settings.local_driver == "docker-api":
-        return DockerApiBuilder()
+        return DockerApiBuilder(silence_timeout=silence)
     cli = find_cli(settings.docker_cli)
     if cli is not None:
-        return BuildKitCliBuilder(cli, docker_cli=settings.docker_cli)
-    if settings.local_driver == "buildkit":
-        return BuildKitCliBuilder(None, docker_cli=settings.docker_cli)  # raises when used
+        return BuildKitCliBuilder(cli, docker_cli=settings.docker_cli, silence_timeout=silence)
+    if settings.local_driver == "buildkit":  # raises when used
+        return BuildKitCliBuilder(None, docker_cli=settings.docker_cli, silence_timeout=silence)
     log.info("no docker CLI with BuildKit found; building through the Engine API")
-    return DockerApiBuilder()
+    return DockerApiBuilder(silence_timeout=silence)
 
 
 def builder_names() -> list[str]:

@@ -159,3 +159,57 @@ def test_chatty_step_output(driver: Builder, busybox_base: str,
         assert len(numbers) == 100000 and not clipped
     else:
         assert len(numbers) == 100000 or clipped, "lost output must be marked as clipped"
+
+
+def _quiet(driver: Builder, seconds: float) -> Builder:
+    driver.silence_timeout = seconds  # type: ignore[attr-defined]
+    return driver
+
+
+@pytest.mark.timeout(240)
+def test_a_build_silent_for_longer_than_the_timeout_is_stopped_with_a_clear_error(
+        driver: Builder, busybox_base: str, docker_client: docker.DockerClient) -> None:
+    tag = f"imagebuild-test/silent:{uuid.uuid4().hex[:8]}"
+    request = _request(busybox_base, f"RUN echo quiet {tag} && sleep 120\n", tag, no_cache=True)
+    started = time.monotonic()
+    events = _run(_quiet(driver, 4), request)
+    failed = events[-1]
+    assert isinstance(failed, BuildFailed), events[-3:]
+    assert time.monotonic() - started < 60  # 4 s of silence, not the 120 s sleep
+    assert "printed nothing for 4 s" in failed.message
+    assert "build_silence_timeout" in failed.message
+    assert failed.step and f"echo quiet {tag}" in failed.step
+    deadline = time.monotonic() + 10
+    while (containers_with(docker_client, tag) or _processes(tag)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not containers_with(docker_client, tag) and not _processes(tag)
+    assert not docker_client.images.list(name=tag)
+
+
+@pytest.mark.timeout(240)
+def test_a_10_mb_line_shows_its_head_at_once_and_never_goes_silent_past_the_timeout(
+        driver: Builder, busybox_base: str, docker_client: docker.DockerClient,
+        remove_images: list[str]) -> None:
+    """The Engine API delivers the line (cut, marked). The 20.10 docker CLI stalls on it (in its
+    own printer) after the engine has built and tagged the image: the silence timeout stops
+    the CLI, and the new image under the tag is the build's result."""
+    tag = f"imagebuild-test/longline:{uuid.uuid4().hex[:8]}"
+    remove_images.append(tag)
+    body = "RUN head -c 10000000 /dev/zero | tr '\\0' x; echo; echo after-the-line\n"
+    silence = 15.0
+    events: list[BuildEvent] = []
+    stamps: list[float] = []
+    for event in _quiet(driver, silence).build(_request(busybox_base, body, tag, no_cache=True),
+                                               threading.Event()):
+        events.append(event)
+        stamps.append(time.monotonic())
+    heads = [i for i, e in enumerate(events) if isinstance(e, LogLine) and e.text.startswith("xxxx")]
+    clipped = [i for i, e in enumerate(events) if isinstance(e, OutputClipped)]
+    assert heads and len(events[heads[0]].text) < 20_000  # cut, not 10 MB
+    assert clipped and clipped[0] == heads[0] + 1  # marked right where it was cut
+    assert max(b - a for a, b in zip(stamps[heads[0]:], stamps[heads[0] + 1:])) < silence + 30
+    end = events[-1]
+    assert isinstance(end, BuildFinished), end
+    assert end.image_id == docker_client.images.get(tag).id
+    if driver.driver == "docker-api":
+        assert "after-the-line" in [e.text for e in events if isinstance(e, LogLine)]
