@@ -13,6 +13,7 @@ import pickle
 import shutil
 import stat
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def as_nobody(call: Callable[[], object]) -> BaseException | object:
     if os.geteuid() != 0:
         return call()  # not root: the current user already cannot read the file
     read, write = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():  # 3.12+ warns on fork() with threads; the child only reads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: drop to nobody, run, send back what happened, never return
         try:
             os.close(read)
