@@ -9,10 +9,10 @@ files, whose maps the stdlib also reads unbounded) are refused before their cont
 >>> import io
 >>> info = tarfile.TarInfo("x"); info.type, info.size = tarfile.XHDTYPE, 10**9
 >>> open_bounded(io.BytesIO(info.tobuf() + bytes(1024)), max_header_bytes=65536,
-...              max_metadata_bytes=2**20)
+...              max_metadata_bytes=2**20)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-imagebuild_nb.service.bounded_tar.HeaderTooLargeError: archive header at offset 0 declares 1000000000 bytes; at most 65536 are accepted
+imagebuild_nb.service.bounded_tar.HeaderTooLargeError: ... declares 1000000000 bytes; ...
 """
 
 from __future__ import annotations
