@@ -35,6 +35,11 @@ class Settings:
     local_driver: LocalDriver = "auto"
     # The docker CLI used by the BuildKit driver (must support BuildKit; see docs).
     docker_cli: str = "docker"
+    # The podman CLI of the "local-podman" builder, and a private store for it (--root,
+    # --runroot); unset: podman's own default store.
+    podman_cli: str = "podman"
+    podman_root: str | None = None
+    podman_runroot: str | None = None
     # Network for RUN steps ("host" where the default bridge has no NAT/DNS).
     network_mode: str | None = None
     # Extra CA certificate files trusted by RUN steps during builds (TLS-inspecting proxies).

@@ -22,6 +22,7 @@ from typing import Any
 from imagebuild_nb.builders.base import Builder
 from imagebuild_nb.builders.buildkit_cli import BuildKitCliBuilder, find_cli
 from imagebuild_nb.builders.docker_api import DockerApiBuilder
+from imagebuild_nb.builders.podman import podman_builder
 from imagebuild_nb.errors import BuilderUnavailableError
 from imagebuild_nb.settings import Settings
 
@@ -48,7 +49,8 @@ def local_builder(settings: Settings) -> Builder:
 
 
 def builder_names() -> list[str]:
-    return sorted({"local", *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+    return sorted({"local", "local-podman",
+                   *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
 
 
 def get_builder(name: str, settings: Settings) -> Builder:
@@ -59,6 +61,8 @@ def get_builder(name: str, settings: Settings) -> Builder:
             return _cache[key]
     if name == "local":
         builder = local_builder(settings)
+    elif name == "local-podman":
+        builder = podman_builder(settings)
     else:
         found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
         if not found:

@@ -1,0 +1,340 @@
+"""The ``local-podman`` builder: ``podman build`` and ``podman push`` as subprocesses.
+
+For users with podman and no Docker daemon (Fedora, RHEL, rootless setups, clusters). The same
+request, events, cancel, errors and result as the Docker builders:
+
+- the context tar is unpacked into a scratch folder that podman builds from;
+- several platforms (``request.platform == "linux/amd64,linux/arm64"``) build into one manifest
+  list (``--manifest``) that is pushed with ``podman manifest push --all`` as one OCI index;
+- registries on loopback (and those in ``insecure_registries``) are spoken to with
+  ``--tls-verify=false``, as dockerd treats them;
+- a cancel stops podman (SIGINT, then SIGKILL to its process group) and removes the build's
+  working containers, which a killed podman leaves in its store.
+
+``root``/``runroot`` give podman a private store (``--root``/``--runroot``), e.g. beside a
+Docker engine on the same machine.
+
+>>> from imagebuild_nb.builders.context import InMemoryContext
+>>> PodmanBuilder("podman").command(BuildRequest(dockerfile="", context=InMemoryContext({}),
+...     tags=("demo:1",)), "/ctx", "/iid")
+['podman', 'build', '--layers', '-f', '/ctx/Dockerfile', '--iidfile', '/iid', '-t', 'demo:1', '/ctx']
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import os
+import selectors
+import shlex
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from pathlib import Path
+
+from imagebuild_nb.builders.base import BuildRequest
+from imagebuild_nb.builders.lines import LineSplitter, readable
+from imagebuild_nb.builders.podman_output import PodmanOutputParser
+from imagebuild_nb.errors import BuilderUnavailableError
+from imagebuild_nb.events import (
+    BuildCancelled,
+    BuildEvent,
+    BuildFailed,
+    BuildFinished,
+    LogLine,
+    PushProgress,
+)
+from imagebuild_nb.settings import Settings
+from imagebuild_nb.spec.reference import ImageReference
+
+log = logging.getLogger(__name__)
+
+PODMAN_HINT = ("install podman (Debian/Ubuntu: apt-get install podman; Fedora/RHEL: dnf install "
+               "podman) or point the podman_cli setting at it; or use builder='local' (Docker)")
+SILENCE_TIMEOUT = 600.0
+_LOOPBACK = ("localhost", "127.", "[::1]")
+
+
+class PodmanBuilder:
+    """Builds and pushes with the podman CLI; see the module docstring."""
+
+    name = "local-podman"
+    driver = "podman"
+
+    def __init__(self, podman: str = "podman", *, root: str | None = None,
+                 runroot: str | None = None, insecure_registries: Sequence[str] = (),
+                 silence_timeout: float = SILENCE_TIMEOUT) -> None:
+        self.podman = podman
+        self.root = root
+        self.runroot = runroot
+        self.insecure_registries = tuple(insecure_registries)
+        self.silence_timeout = silence_timeout
+
+    # -- what runs ---------------------------------------------------------------------------
+    def base(self) -> list[str]:
+        args = [self.podman]
+        if self.root:
+            args += ["--root", self.root]
+        if self.runroot:
+            args += ["--runroot", self.runroot]
+        return args
+
+    def insecure(self, request: BuildRequest) -> bool:
+        """Loopback or configured-insecure registries in the tags or the FROM lines."""
+        hosts = {ImageReference.parse(tag).registry or "" for tag in request.tags}
+        for line in request.dockerfile.splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0].upper() == "FROM" and "/" in words[-1]:
+                image = next((w for w in words[1:] if not w.startswith("--")), "")
+                hosts.add(image.split("/", 1)[0])
+        return any(h.startswith(_LOOPBACK) or h in self.insecure_registries for h in hosts if h)
+
+    def platforms(self, request: BuildRequest) -> list[str]:
+        return [p for p in (request.platform or "").split(",") if p]
+
+    def command(self, request: BuildRequest, context_dir: str, iidfile: str) -> list[str]:
+        args = [*self.base(), "build", "--layers", "-f",
+                f"{context_dir}/{request.dockerfile_path}", "--iidfile", iidfile]
+        multi = len(self.platforms(request)) > 1
+        for tag in request.tags:
+            args += ["--manifest", tag] if multi else ["-t", tag]
+        for key in sorted(request.build_args):
+            args += ["--build-arg", f"{key}={request.build_args[key]}"]
+        for key in sorted(request.labels):
+            args += ["--label", f"{key}={request.labels[key]}"]
+        for secret_id in sorted(request.secrets):
+            source = request.secrets[secret_id]
+            where = f"env={source[4:]}" if source.startswith("env:") else f"src={source}"
+            args += ["--secret", f"id={secret_id},{where}"]
+        if request.network_mode:
+            args += ["--network", request.network_mode]
+        if request.no_cache:
+            args.append("--no-cache")
+        if request.platform:
+            args += ["--platform", request.platform]
+        if self.insecure(request):
+            args.append("--tls-verify=false")
+        return [*args, context_dir]
+
+    def push_command(self, request: BuildRequest, digestfile: str) -> list[str]:
+        tag = request.primary_tag
+        tls = ["--tls-verify=false"] if self.insecure(request) else []
+        if len(self.platforms(request)) > 1:
+            return [*self.base(), "manifest", "push", "--all", *tls, "--digestfile", digestfile,
+                    tag, f"docker://{tag}"]
+        return [*self.base(), "push", *tls, "--digestfile", digestfile, tag]
+
+    def describe(self, request: BuildRequest) -> str:
+        text = shlex.join(self.command(request, "<context>", "<iidfile>"))
+        if request.push:
+            text += "; then " + shlex.join(self.push_command(request, "<digestfile>"))
+        return text
+
+    # -- availability ------------------------------------------------------------------------
+    def ensure_available(self) -> None:
+        try:
+            done = subprocess.run([*self.base(), "version", "--format", "{{.Client.Version}}"],
+                                  capture_output=True, text=True, timeout=60)
+        except FileNotFoundError as error:
+            raise BuilderUnavailableError(f"podman not found ({self.podman!r})",
+                                          hint=PODMAN_HINT) from error
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise BuilderUnavailableError(f"cannot run {self.podman}: {error}",
+                                          hint=PODMAN_HINT) from error
+        if done.returncode != 0:
+            why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise BuilderUnavailableError(f"podman does not work here: {why[0]}", hint=PODMAN_HINT)
+
+    # -- building ----------------------------------------------------------------------------
+    def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:
+        parser = PodmanOutputParser()
+        scratch = Path(tempfile.mkdtemp(prefix="imagebuild-podman-"))
+        try:
+            context_dir = scratch / "context"
+            _unpack(request, context_dir)
+            iidfile = str(scratch / "iid")
+            if len(self.platforms(request)) > 1:  # --manifest adds to a list that exists
+                for tag in request.tags:
+                    self._quiet(["manifest", "rm", tag])
+            command = self.command(request, str(context_dir), iidfile)
+            before = self._working_containers()
+            outcome = yield from self._run(command, cancel, parser.feed)
+            if outcome == "cancelled":
+                self._remove_working_containers(before)
+                yield BuildCancelled(message="cancelled; podman stopped and its build "
+                                             "containers were removed")
+                return
+            if outcome == "silent":
+                self._remove_working_containers(before)
+                yield BuildFailed(message=f"podman printed nothing for {self.silence_timeout:g} s "
+                                  "and was stopped as hung", step=parser.instruction,
+                                  lines=parser.tail())
+                return
+            image_id = _read(iidfile)
+            if outcome != 0 or not image_id:
+                yield BuildFailed(message=parser.error or f"podman build exited with status "
+                                  f"{outcome}", step=parser.failed_step,
+                                  exit_code=parser.exit_code,
+                                  lines=tuple(readable(line) for line in parser.tail()))
+                return
+            digest = None
+            if request.push:
+                digest_file = str(scratch / "digest")
+                tail: list[str] = []
+
+                def pushed(line: str) -> Iterator[BuildEvent]:
+                    tail.append(line)
+                    del tail[:-TAIL]
+                    layer = line.split()[-1] if line.startswith("Copying ") else ""
+                    yield PushProgress(layer=layer, status=line)
+
+                outcome = yield from self._run(self.push_command(request, digest_file), cancel,
+                                               pushed)
+                if outcome == "cancelled":
+                    yield BuildCancelled(message="cancelled during push")
+                    return
+                digest = _read(digest_file)
+                if outcome != 0 or not digest:
+                    why = next((ln for ln in reversed(tail) if ln.startswith("Error")),
+                               tail[-1] if tail else f"exit status {outcome}")
+                    yield BuildFailed(message=f"push of {request.primary_tag} failed: {why}",
+                                      step="push", lines=tuple(tail))
+                    return
+            yield BuildFinished(uri=request.primary_tag, digest=digest, image_id=image_id,
+                                pushed=digest is not None)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _run(self, command: list[str], cancel: threading.Event,
+             on_line: Callable[[str], Iterator[BuildEvent]]
+             ) -> Generator[BuildEvent, None, int | str]:
+        """Run ``command``, turning each output line into events; returns its exit status, or
+        "cancelled" / "silent"."""
+        log.debug("running %s", shlex.join(command))
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as error:
+            raise BuilderUnavailableError(f"cannot run {command[0]}: {error}",
+                                          hint=PODMAN_HINT) from error
+        assert process.stdout is not None
+        splitter, text = LineSplitter(), codecs.getincrementaldecoder("utf-8")("replace")
+        fd, quiet = process.stdout.fileno(), 0.0
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(fd, selectors.EVENT_READ)
+                while True:
+                    if cancel.is_set():
+                        _stop(process)
+                        return "cancelled"
+                    began = time.monotonic()
+                    if not selector.select(0.1):
+                        quiet += time.monotonic() - began
+                        if self.silence_timeout and quiet >= self.silence_timeout:
+                            _stop(process)
+                            return "silent"
+                        continue
+                    quiet = 0.0
+                    data = os.read(fd, 64 * 1024)
+                    for piece in splitter.feed(text.decode(data, final=not data)):
+                        yield from on_line(piece.text)
+                    if not data:
+                        break
+                for piece in splitter.flush():
+                    yield from on_line(piece.text)
+        finally:
+            if process.poll() is None:  # our consumer went away: stop podman too
+                _stop(process)
+            process.stdout.close()
+        code = process.wait()
+        return "cancelled" if cancel.is_set() else code
+
+    def _quiet(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.base(), *args], capture_output=True, text=True, timeout=120)
+
+    def _working_containers(self) -> set[str]:
+        """Ids of buildah working containers in podman's store (``ps --external``)."""
+        listed = self._quiet(["ps", "-a", "--external", "--format", "json"])
+        try:
+            containers = json.loads(listed.stdout or "[]")
+        except ValueError:
+            return set()
+        return {str(c["Id"]) for c in containers if _is_build_container(c)}
+
+    def _remove_working_containers(self, before: set[str]) -> None:
+        """A stopped ``podman build`` can leave its working containers behind: remove the
+        ones that appeared during this build."""
+        ours = sorted(self._working_containers() - before)
+        if ours:
+            log.info("removing %d podman build container(s) left by a stopped build", len(ours))
+            self._quiet(["rm", "-f", *ours])
+
+
+TAIL = 30
+
+
+def podman_builder(settings: Settings) -> PodmanBuilder:
+    """The ``local-podman`` builder the settings describe."""
+    return PodmanBuilder(settings.podman_cli, root=settings.podman_root,
+                         runroot=settings.podman_runroot,
+                         insecure_registries=settings.insecure_registries,
+                         silence_timeout=settings.build_silence_timeout)
+
+
+def _is_build_container(container: dict[str, object]) -> bool:
+    names = container.get("Names") or []
+    return isinstance(names, list) and any(str(n).endswith("-working-container") for n in names)
+
+
+def _unpack(request: BuildRequest, where: Path) -> None:
+    """The context tar into ``where`` (the project's own tar: regular files, folders, links)."""
+    where.mkdir(parents=True)
+    reader, writer = os.pipe()
+    with os.fdopen(reader, "rb") as source, os.fdopen(writer, "wb") as sink:
+        failure: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                request.context.write_tar(sink)
+            except BaseException as error:  # reported below, in this thread
+                failure.append(error)
+            finally:
+                sink.close()
+
+        thread = threading.Thread(target=write, name="imagebuild-podman-context", daemon=True)
+        thread.start()
+        with tarfile.open(fileobj=source, mode="r|") as archive:
+            archive.extractall(where, filter="tar")
+        thread.join()
+    if failure:
+        raise failure[0]
+    if not (where / request.dockerfile_path).is_file():
+        (where / request.dockerfile_path).parent.mkdir(parents=True, exist_ok=True)
+        (where / request.dockerfile_path).write_text(request.dockerfile)
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT (podman cleans up), then SIGKILL, to podman's process group."""
+    for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            log.debug("podman did not stop on %s", sig.name)

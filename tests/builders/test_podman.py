@@ -1,0 +1,182 @@
+"""Real tier: the ``local-podman`` builder against real podman and the real plain registry.
+
+podman gets a private store per test session (--root/--runroot under tmp), so "no container
+left" is asserted about this test's own store, never the machine's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from imagebuild_nb import Image, ImageBuildEngine
+from imagebuild_nb.builders import BuildRequest, InMemoryContext
+from imagebuild_nb.builders.podman import PodmanBuilder
+from imagebuild_nb.builders.podman_output import PodmanOutputParser
+from imagebuild_nb.builders.select import builder_names, get_builder
+from imagebuild_nb.checkers.existence import ExistenceChecker
+from imagebuild_nb.errors import BuilderUnavailableError
+from imagebuild_nb.events import (
+    BuildCancelled,
+    BuildEvent,
+    BuildFailed,
+    BuildFinished,
+    CacheHit,
+    LogLine,
+    PushProgress,
+    StepStarted,
+)
+from imagebuild_nb.settings import Settings
+from tests.support.services import MANIFEST_TYPES, Registry
+
+SETUP = "podman is missing: run scripts/multiarch.sh (scripts/test runs it)"
+
+
+@pytest.fixture(scope="session")
+def podman_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    if shutil.which("podman") is None:
+        pytest.fail(SETUP)
+    base = tmp_path_factory.mktemp("podman")
+    root, runroot = str(base / "root"), str(base / "run")
+    yield root, runroot
+    subprocess.run(["podman", "--root", root, "--runroot", runroot, "system", "reset", "-f"],
+                   capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def podman(podman_store: tuple[str, str]) -> PodmanBuilder:
+    root, runroot = podman_store
+    builder = PodmanBuilder(root=root, runroot=runroot)
+    builder.ensure_available()
+    return builder
+
+
+def _request(base: str, body: str, tag: str, **options: object) -> BuildRequest:
+    dockerfile = f"FROM {base}\n{body}"
+    return BuildRequest(dockerfile=dockerfile, context=InMemoryContext({"Dockerfile": dockerfile}),
+                        tags=(tag,), network_mode="host", **options)  # type: ignore[arg-type]
+
+
+def _run(builder: PodmanBuilder, request: BuildRequest,
+         cancel: threading.Event | None = None) -> list[BuildEvent]:
+    return list(builder.build(request, cancel or threading.Event()))
+
+
+def _registry_digest(registry: Registry, reference: str) -> str | None:
+    repository, tag = reference.split("/", 1)[1].rsplit(":", 1)
+    response = httpx.head(f"{registry.url}/v2/{repository}/manifests/{tag}",
+                          headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
+
+
+def _containers(builder: PodmanBuilder) -> list[str]:
+    listed = subprocess.run([*builder.base(), "ps", "-a", "--external", "-q"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    return listed.stdout.split()
+
+
+@pytest.mark.engine
+@pytest.mark.registry
+def test_build_is_pushed_and_found_with_the_registry_digest(
+        podman: PodmanBuilder, busybox_base: str, plain_registry: Registry) -> None:
+    marker = uuid.uuid4().hex
+    tag = f"{plain_registry.host}/test/podman-ok:{marker[:12]}"
+    request = _request(busybox_base, f"RUN echo {marker}\nCOPY Dockerfile /Dockerfile\n", tag,
+                       labels={"io.test": marker}, push=True)
+    events = _run(podman, request)
+    steps = [e.instruction for e in events if isinstance(e, StepStarted)]
+    assert steps[:3] == [f"FROM {busybox_base}", f"RUN echo {marker}",
+                         "COPY Dockerfile /Dockerfile"]  # podman adds --label as a last step
+    assert marker in [e.text for e in events if isinstance(e, LogLine)]
+    assert any(isinstance(e, PushProgress) for e in events)
+    finished = events[-1]
+    assert isinstance(finished, BuildFinished) and finished.pushed and finished.image_id
+    assert finished.digest == _registry_digest(plain_registry, tag)
+    # The project's registry check finds it, with the same digest.
+    with ExistenceChecker(settings=Settings()) as checker:
+        found = checker.check(tag)
+    assert found.exists and found.digest == finished.digest
+    # A second build reuses podman's layer cache.
+    again = _run(podman, request)
+    assert any(isinstance(e, CacheHit) for e in again) and isinstance(again[-1], BuildFinished)
+
+
+@pytest.mark.engine
+def test_failing_step_names_the_step_and_exit_code(
+        podman: PodmanBuilder, busybox_base: str) -> None:
+    marker = uuid.uuid4().hex
+    events = _run(podman, _request(busybox_base, f"RUN echo one && echo two && exit 3 # {marker}\n",
+                                   f"localhost/test/podman-fail:{marker[:12]}"))
+    failed = events[-1]
+    assert isinstance(failed, BuildFailed)
+    assert failed.exit_code == 3
+    assert failed.step == f"RUN echo one && echo two && exit 3 # {marker}"
+    assert failed.lines[-2:] == ("one", "two")
+    assert "exit status 3" in failed.message
+
+
+@pytest.mark.engine
+def test_cancel_stops_podman_and_leaves_no_container(
+        podman: PodmanBuilder, busybox_base: str) -> None:
+    marker = uuid.uuid4().hex
+    cancel = threading.Event()
+    events: list[BuildEvent] = []
+    request = _request(busybox_base, f"RUN echo started-{marker} && sleep 300\n",
+                       f"localhost/test/podman-cancel:{marker[:12]}")
+    for event in podman.build(request, cancel):
+        events.append(event)
+        if isinstance(event, LogLine) and event.text == f"started-{marker}":
+            cancel.set()
+    assert isinstance(events[-1], BuildCancelled)
+    assert _containers(podman) == []
+    listed = subprocess.run([*podman.base(), "images", "-q", f"localhost/test/podman-cancel:{marker[:12]}"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert listed.stdout.strip() == ""
+
+
+@pytest.mark.engine
+def test_engine_builds_with_local_podman_by_name(
+        podman_store: tuple[str, str], busybox_base: str, plain_registry: Registry) -> None:
+    root, runroot = podman_store
+    assert "local-podman" in builder_names()
+    engine = ImageBuildEngine(Settings(podman_root=root, podman_runroot=runroot,
+                                       network_mode="host"))
+    try:
+        image = (Image.from_base(busybox_base, name=f"test/podman-engine-{uuid.uuid4().hex[:8]}",
+                                 registry=plain_registry.host)
+                 .with_commands([f"echo {uuid.uuid4().hex}"]))
+        result = engine.build(image, builder="local-podman")
+        assert result.digest == _registry_digest(plain_registry, image.uri)
+        assert engine.image_exists(image) == image.uri
+    finally:
+        engine.close()
+
+
+def test_missing_podman_is_unavailable_with_a_hint(tmp_path: Path) -> None:
+    builder = get_builder("local-podman", Settings(podman_cli=str(tmp_path / "no-podman")))
+    with pytest.raises(BuilderUnavailableError) as caught:
+        builder.ensure_available()
+    assert "podman not found" in str(caught.value) and "apt-get install podman" in str(
+        caught.value.hint)
+
+
+def test_describe_names_tls_and_push() -> None:
+    request = _request("localhost:5001/library/busybox:latest", "RUN true\n",
+                       "localhost:5001/x:1", push=True)
+    text = PodmanBuilder("podman").describe(request)
+    assert "--tls-verify=false" in text and "podman push --tls-verify=false" in text
+    remote = _request("registry.example.com/busybox:1", "RUN true\n", "registry.example.com/x:1")
+    assert "--tls-verify" not in PodmanBuilder("podman").describe(remote)
+
+
+def test_parser_reads_platform_prefixed_steps() -> None:
+    parser = PodmanOutputParser()
+    step = next(iter(parser.feed("[linux/arm64] STEP 2/3: RUN uname -m")))
+    assert isinstance(step, StepStarted) and step.stage == "linux/arm64" and step.number == 2
