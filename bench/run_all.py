@@ -191,6 +191,20 @@ def build_rows(_: Any, output: str) -> list[Row]:
     return rows
 
 
+def installers_rows(data: dict[str, Any], _: str) -> list[Row]:
+    packages = ", ".join(data["packages"])
+    return [
+        Row(f"install step of {packages}, cold (uv vs pip)", data["uv_install_s"],
+            "the same spec installed with pip", data["pip_install_s"], "s",
+            note="target: >= 3x"),
+        Row("one-line source edit: rebuild + push (vs the cold build + push)",
+            data["edit_rebuild_and_push_s"], "the cold uv build + push of the same image",
+            data["uv_cold_build_and_push_s"], "s",
+            note=f"target: <= 10% of the cold build; edited image runs: "
+                 f"{data['edited_image_runs']}"),
+    ]
+
+
 BENCHES = [
     Bench("identity", "bench_identity.py",
           "content identity (tag) of a 20,000-file / 300 MB source folder",
@@ -205,6 +219,9 @@ BENCHES = [
     Bench("service", "bench_service.py",
           "build service: submission latency, SSE delivery, dedup",
           [], ["--clients", "1", "10", "--submissions", "10"], service_rows, timeout=1800),
+    Bench("installers", "bench_installers.py",
+          "uv vs pip install of pandas, scikit-learn, matplotlib; a source edit after them",
+          [], [], installers_rows, timeout=1800),
     Bench("widget_log", "bench_widget_log.py",
           "100,000-line build log in the widget vs Output.append_stdout",
           [], ["--lines", "20000", "--naive-cap", "5"], widget_rows, timeout=1800),
