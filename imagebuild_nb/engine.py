@@ -89,7 +89,7 @@ class ImageBuildEngine:
     """Checks and builds images. See the module docstring for the rules."""
 
     # The builders this project ships (plug-ins may add names through entry points).
-    ImageBuilderType = Literal["local", "remote"]
+    ImageBuilderType = Literal["local", "local-podman", "remote"]
 
     _default: ClassVar[ImageBuildEngine | None] = None
     _default_lock: ClassVar[threading.Lock] = threading.Lock()

@@ -98,7 +98,7 @@ def test_one_walk_of_the_files_per_call(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_builder_type_names_the_builders() -> None:
-    assert typing.get_args(ImageBuildEngine.ImageBuilderType) == ("local", "remote")
+    assert typing.get_args(ImageBuildEngine.ImageBuilderType) == ("local", "local-podman", "remote")
 
 
 def test_flyte_image_is_accepted_by_check_exists_and_build() -> None:

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = command("build", "build an image unless it exists; live progress on stderr")
     build.add_argument("spec", metavar="SPEC")
-    build.add_argument("--builder", choices=("local", "remote"), default=None,
+    build.add_argument("--builder", choices=("local", "local-podman", "remote"), default=None,
                        help="where to build (default: IMAGEBUILD_NB_DEFAULT_BUILDER or local)")
     build.add_argument("--dry-run", action="store_true",
                        help="show the Dockerfile, context and command; touch nothing")

@@ -50,7 +50,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_build_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--builder", choices=("local", "remote"), default=None,
+    parser.add_argument("--builder", choices=("local", "local-podman", "remote"), default=None,
                         help="where to build (default: the configured default builder)")
     parser.add_argument("--dry-run", action="store_true", help="render only; build nothing")
     parser.add_argument("--force", action="store_true", help="rebuild even if it exists")

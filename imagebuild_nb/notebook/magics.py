@@ -28,7 +28,8 @@ _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]
 class ImageBuildMagics(Magics):
     """The %imagebuild magics. Every setting also reads ``IMAGEBUILD_NB_<NAME>`` from the env."""
 
-    default_builder = Enum(["local", "remote"], default_value=None, allow_none=True, config=True,
+    default_builder = Enum(["local", "local-podman", "remote"], default_value=None,
+                           allow_none=True, config=True,
                            help="Builder used when --builder is not given (env: DEFAULT_BUILDER).")
     registry = Unicode(None, allow_none=True, config=True,
                        help="Registry for images that name none; unset keeps them in the engine.")

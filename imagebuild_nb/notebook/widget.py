@@ -104,8 +104,8 @@ class ImageBuildWidget(widgets.VBox):
         self._remote_reason = remote_reason
 
         self.builder = widgets.ToggleButtons(
-            options=["local", "remote"], value="local",
-            tooltips=["Build with the local Docker engine",
+            options=["local", "local-podman", "remote"], value="local",
+            tooltips=["Build with the local Docker engine", "Build with podman on this machine",
                       remote_reason or "Build on the remote build service"],
             style={"button_width": "5.5em"})
         self.dry_run = widgets.Checkbox(description="dry run", indent=False,

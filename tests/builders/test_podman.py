@@ -180,3 +180,19 @@ def test_parser_reads_platform_prefixed_steps() -> None:
     parser = PodmanOutputParser()
     step = next(iter(parser.feed("[linux/arm64] STEP 2/3: RUN uname -m")))
     assert isinstance(step, StepStarted) and step.stage == "linux/arm64" and step.number == 2
+
+
+def test_every_face_offers_local_podman() -> None:
+    from imagebuild_nb.cli import build_parser
+    from imagebuild_nb.notebook.arguments import line_parser, parse
+    from imagebuild_nb.notebook.widget import ImageBuildWidget
+
+    assert parse(line_parser(), "build img --builder local-podman").builder == "local-podman"
+    assert build_parser().parse_args(["build", "x.py", "--builder", "local-podman"]
+                                     ).builder == "local-podman"
+    widget = ImageBuildWidget(Image.from_base("localhost:5001/library/busybox:latest", name="x"),
+                              settings=Settings())
+    try:
+        assert "local-podman" in widget.builder.options
+    finally:
+        widget.close()
