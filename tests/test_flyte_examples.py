@@ -11,6 +11,7 @@ calls, their arguments, env values with ``$PATH``, folders, scripts, projects) i
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -125,6 +126,10 @@ CASES = [
          lambda d: _named(PY, "uv-project").with_uv_project(pyproject_file=d / "uvproj" /
                                                             "pyproject.toml"),
          (("python -c 'import six; print(six.__name__)'", "six"),)),
+    Case("flyte _image.py with_poetry_project(pyproject_file) docstring (poetry.lock beside it)",
+         lambda d: _named(PY, "poetry").with_poetry_project(pyproject_file=d / "poetry" /
+                                                            "pyproject.toml"),
+         (("python -c 'import six; print(six.__file__)'", "/opt/venv/"),)),
     Case("examples/ml/rfe.py: .with_apt_packages('ca-certificates')",
          lambda d: _named(PY, "apt").with_apt_packages("ca-certificates"),
          (("dpkg -s ca-certificates | grep Status", "install ok installed"),)),
@@ -162,6 +167,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "ignore" / "keep.txt").write_text("keep\n")
     (d / "ignore" / "drop.log").write_text("drop\n")
     (d / "ignore" / ".dockerignore").write_text("*.log\n.dockerignore\n")
+    shutil.copytree(Path(__file__).parent / "data" / "poetry-project", d / "poetry")
     (d / "uvproj").mkdir()
     (d / "uvproj" / "pyproject.toml").write_text(
         "[project]\nname = 'uvproj'\nversion = '0.1.0'\nrequires-python = '>=3.11'\n"
