@@ -344,6 +344,11 @@ class Image:
         return not self.layers and self.name is None and not isinstance(self.base, DockerfileBase)
 
     @property
+    def platforms(self) -> tuple[str, ...]:
+        """The requested platforms (``platform`` holds them as one string, comma-joined)."""
+        return tuple(self.platform.split(",")) if self.platform else ()
+
+    @property
     def tag(self) -> str:
         """The explicit tag if one was given, else the content tag."""
         if self.explicit_tag is not None:
@@ -455,18 +460,19 @@ def _python_version(value: tuple[int, int] | str | None) -> str:
 
 
 def _one_platform(platform: PlatformArg) -> str | None:
-    """One platform per build: a str, or Flyte's tuple form with one item."""
+    """The platform set as one canonical string: a str (``"linux/amd64"``, or the CLI form
+    ``"linux/amd64,linux/arm64"``) or Flyte's tuple; sorted and without repeats, so the content
+    tag covers the set, not the order. Several platforms build one multi-platform index."""
     if platform is None:
         return None
-    if isinstance(platform, (tuple, list)):
-        if len(platform) != 1:
-            raise SpecError(f"platform={platform!r}: one platform per image here",
-                            argument="platform",
-                            hint="pick one, e.g. platform='linux/amd64' (multi-platform indexes "
-                                 "are not built by this project)")
-        platform = platform[0]
-    _validate_platform(platform)
-    return platform
+    items = list(platform) if isinstance(platform, (tuple, list)) else (
+        platform.split(",") if isinstance(platform, str) else [platform])
+    if not items:
+        raise SpecError("platform=() names no platform", argument="platform",
+                        hint="e.g. platform='linux/amd64' or ('linux/amd64', 'linux/arm64')")
+    for item in items:
+        _validate_platform(item)
+    return ",".join(sorted(set(items)))
 
 
 def _validate_platform(platform: str) -> None:

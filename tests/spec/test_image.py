@@ -284,10 +284,23 @@ def test_install_flyte_adds_a_pinned_flyte() -> None:
     assert img.layers[0].packages == ("flyte==2.12.1",)  # type: ignore[attr-defined]
 
 
-def test_one_platform_per_build() -> None:
-    with pytest.raises(SpecError, match="one platform") as info:
-        Image.from_debian_base(platform=("linux/amd64", "linux/arm64"))
+def test_platform_tuples_are_a_set_and_part_of_the_tag() -> None:
+    two = Image.from_debian_base(name="x", platform=("linux/arm64", "linux/amd64"))
+    assert two.platform == "linux/amd64,linux/arm64"
+    assert two.platforms == ("linux/amd64", "linux/arm64")
+    # The set, not the order or repeats, makes the tag; one platform or two: different tags.
+    same = Image.from_debian_base(name="x", platform=("linux/amd64", "linux/arm64", "linux/amd64"))
+    assert same.tag == two.tag == Image.from_debian_base(
+        name="x", platform="linux/arm64,linux/amd64").tag
+    one = Image.from_debian_base(name="x", platform=("linux/amd64",))
+    assert one.platform == "linux/amd64" and one.tag != two.tag
+    assert one.tag == Image.from_debian_base(name="x", platform="linux/amd64").tag
+    assert two.clone(name="y").platforms == two.platforms
+    with pytest.raises(SpecError, match="is not a platform") as info:
+        Image.from_debian_base(platform=("linux/amd64", "arm64"))
     assert info.value.argument == "platform" and info.value.hint
+    with pytest.raises(SpecError, match="names no platform"):
+        Image.from_debian_base(platform=())
 
 
 def test_single_command_string_is_one_command_and_secrets_are_kept() -> None:
