@@ -1,0 +1,127 @@
+"""The seam under the service's handlers: ``BuildBackend``, with a local and a farm implementation.
+
+Handlers parse HTTP and call one backend; the backend owns builds, events and contexts:
+
+- ``LocalBackend`` (here): the embedded default, one process, a ``BuildManager`` on sqlite and
+  the local engine, exactly as before.
+- ``imagebuild_nb.farm.backend.FarmBackend``: N stateless replicas over PostgreSQL; agents on
+  the engines run the builds. Imported only when a database URL is configured.
+
+Every method is a coroutine, so a backend that talks to a database never blocks the server's
+event loop. Records cross the seam as ``wire.BuildInfo``; events as (seq, event JSON) pairs.
+
+The contract of ``follow``: yield batches of (seq, JSON) with seq > ``after`` in order, each seq
+exactly once, ending after the build's one terminal event; yield None when ``keepalive`` seconds
+pass without events. Contexts: ``use_context`` says whether a digest is stored (and marks it
+used); ``upload_dir`` is where a verified upload is staged before ``store_context`` keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from imagebuild_nb.service.archive import ArchiveLimits
+from imagebuild_nb.service.manager import BuildManager, UnknownBuildError
+from imagebuild_nb.service.store import BuildRecord
+from imagebuild_nb.service.submission import Submission
+from imagebuild_nb.wire import BuildInfo
+
+
+@runtime_checkable
+class BuildBackend(Protocol):
+    """What the handlers need; see the module docstring for the contract."""
+
+    name: str
+    archive_limits: ArchiveLimits
+
+    async def get(self, build_id: str) -> BuildInfo:
+        """The build; ``UnknownBuildError`` when there is none."""
+        ...
+
+    async def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildInfo]: ...
+
+    async def stats(self) -> dict[str, int]: ...
+
+    async def submit(self, submission: Submission) -> tuple[BuildInfo, bool]:
+        """Start or join a build: (record, joined an identical unfinished one).
+        ``MissingContextError`` when the context was never uploaded."""
+        ...
+
+    async def cancel(self, build_id: str) -> BuildInfo: ...
+
+    def follow(
+        self, build_id: str, *, after: int, keepalive: float
+    ) -> AsyncIterator[list[tuple[int, str]] | None]: ...
+
+    async def read_events(self, build_id: str, after: int = 0) -> list[str]: ...
+
+    async def use_context(self, digest: str) -> bool: ...
+
+    def upload_dir(self) -> Path: ...
+
+    async def store_context(self, digest: str, path: Path) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+def info(record: BuildRecord) -> BuildInfo:
+    """A store record as it goes on the wire."""
+    return BuildInfo.from_dict(record.to_dict())
+
+
+class LocalBackend:
+    """The embedded default: a ``BuildManager`` (sqlite, the local engine) behind the protocol."""
+
+    name = "local"
+
+    def __init__(self, manager: BuildManager) -> None:
+        self.manager = manager
+        self.archive_limits = manager.archive_limits
+
+    async def get(self, build_id: str) -> BuildInfo:
+        return info(self.manager.get(build_id))
+
+    async def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildInfo]:
+        return [info(record) for record in self.manager.list(status=status, limit=limit)]
+
+    async def stats(self) -> dict[str, int]:
+        return self.manager.stats()
+
+    async def submit(self, submission: Submission) -> tuple[BuildInfo, bool]:
+        record, joined = self.manager.submit(submission)
+        return info(record), joined
+
+    async def cancel(self, build_id: str) -> BuildInfo:
+        return info(self.manager.cancel(build_id))
+
+    def follow(
+        self, build_id: str, *, after: int, keepalive: float
+    ) -> AsyncIterator[list[tuple[int, str]] | None]:
+        return self.manager.follow(build_id, after=after, keepalive=keepalive)
+
+    async def read_events(self, build_id: str, after: int = 0) -> list[str]:
+        self.manager.get(build_id)
+        return list(_events(self.manager, build_id, after))
+
+    async def use_context(self, digest: str) -> bool:
+        return self.manager.store.use_context(digest)
+
+    def upload_dir(self) -> Path:
+        return self.manager.store.contexts_dir()
+
+    async def store_context(self, digest: str, path: Path) -> None:
+        destination = self.manager.store.context_path(digest)
+        if path != destination:
+            path.replace(destination)
+
+    async def shutdown(self) -> None:
+        await self.manager.shutdown()
+
+
+def _events(manager: BuildManager, build_id: str, after: int) -> Iterator[str]:
+    return manager.store.read_events(build_id, after)
+
+
+__all__ = ["BuildBackend", "LocalBackend", "UnknownBuildError", "info"]
