@@ -125,7 +125,9 @@ class ImageBuild:
         self.finished_at: float | None = None
         self._log = EventLog(name=self.id)
         self._failed: BuildFailed | None = None
-        self._subscribers: list[Callable[[BuildEvent], None]] = []
+        # Replaced, never changed in place, so publish() hands it out without copying.
+        self._subscribers: tuple[Callable[[BuildEvent], None], ...] = ()
+        self._followers = 0  # follow() calls waiting on _changed (publish skips notifying none)
         self._changed = threading.Condition()
         self._ended = threading.Event()  # wait() sleeps on this, not on every event
         self._cancel = threading.Event()
@@ -195,8 +197,9 @@ class ImageBuild:
                 self._settle("failed")
             elif isinstance(event, BuildCancelled):
                 self._settle("cancelled")
-            subscribers = list(self._subscribers)
-            self._changed.notify_all()
+            subscribers = self._subscribers
+            if self._followers:
+                self._changed.notify_all()
         for callback in subscribers:
             _deliver(callback, event)
 
@@ -253,13 +256,14 @@ class ImageBuild:
                 seen = event.seq
             with self._changed:
                 if self._log.count <= seen:
-                    self._subscribers.append(callback)
+                    self._subscribers = (*self._subscribers, callback)
                     break
 
         def unsubscribe() -> None:
             with self._changed:
                 if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                    index = self._subscribers.index(callback)
+                    self._subscribers = self._subscribers[:index] + self._subscribers[index + 1:]
 
         return unsubscribe
 
@@ -273,7 +277,12 @@ class ImageBuild:
         while True:
             with self._changed:
                 while self._log.count <= seen and not self.done:
-                    if not self._changed.wait(idle_tick if idle_tick else 0.5) and idle_tick:
+                    self._followers += 1
+                    try:
+                        woken = self._changed.wait(idle_tick if idle_tick else 0.5)
+                    finally:
+                        self._followers -= 1
+                    if not woken and idle_tick:
                         break
                 finished = self.done
                 fresh = self._log.replay(seen)  # a snapshot, read outside the lock
@@ -398,8 +407,9 @@ def _numbered(event: BuildEvent, seq: int) -> BuildEvent:
     """``event.numbered(seq)`` without ``dataclasses.replace``'s cost (a build may publish
     millions): a shallow copy of a frozen dataclass with its ``seq`` set."""
     numbered = object.__new__(type(event))
-    numbered.__dict__.update(event.__dict__)
-    numbered.__dict__["seq"] = seq
+    values = event.__dict__.copy()
+    values["seq"] = seq
+    object.__setattr__(numbered, "__dict__", values)
     return numbered
 
 

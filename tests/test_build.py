@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import gc
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
 
 from imagebuild_nb.build import DryRun, ImageBuild
-from imagebuild_nb.errors import BuildCancelledError, BuildFailedError
+from imagebuild_nb.errors import BuildCancelledError, BuildFailedError, ImageBuildError
 from imagebuild_nb.events import (
     BuildCancelled,
     BuildEvent,
@@ -138,3 +140,113 @@ def test_outcomes_without_a_build_and_their_reprs() -> None:
     assert dry.status == "dry-run" and dry.dry_run is plan
     assert "FROM busybox" in str(dry) and "docker build" in dry._repr_html_()
     assert found.remote_run is None
+
+
+def _log_lines(count: int, *, halfway: threading.Event | None = None,  # type: ignore[no-untyped-def]
+               gate: threading.Event | None = None, finish: bool = True):
+    def run(cancel: threading.Event) -> Iterator[BuildEvent]:
+        for number in range(count):
+            if gate is not None and halfway is not None and number == count // 2:
+                halfway.set()
+                gate.wait(30)  # half the log is out; the rest follows once the test says so
+            yield LogLine(text=f"line {number} of a long build log")
+        if finish:
+            yield BuildFinished(uri=URI)
+
+    return run
+
+
+@pytest.mark.slow
+def test_a_million_line_build_keeps_memory_bounded_and_replays_every_event() -> None:
+    lines = 1_000_000
+    # The builder repeats 1000 line objects, so what is traced is the build's memory, not the
+    # producer's (the build numbers a copy of each, as it would a fresh one).
+    pool = [LogLine(text=f"line {n} of a long build log") for n in range(1000)]
+
+    def run(cancel: threading.Event) -> Iterator[BuildEvent]:
+        for number in range(lines):
+            yield pool[number % 1000]
+        yield BuildFinished(uri=URI)
+
+    tracemalloc.start()
+    try:
+        build = ImageBuild(URI, builder="local").start(run)
+        assert build.wait(900).built
+        _, building_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        expected, wrong = 1, 0
+        for event in build:  # a replay from the start
+            wrong += event.seq != expected or (
+                expected <= lines and event.text != pool[(expected - 1) % 1000].text)
+            expected += 1
+        _, replay_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (expected - 1, wrong) == (lines + 1, 0)
+    # All in memory this was 256 MB; the window (1000 events, 1 MiB of text) is far below 16 MiB.
+    assert building_peak < 16 * 2**20 and replay_peak < 16 * 2**20, (building_peak, replay_peak)
+    build.close()
+
+
+def test_replay_from_any_sequence_number_reads_the_spool_then_the_window() -> None:
+    lines = 5000  # five times the window: most of it is on disk
+    build = ImageBuild(URI, builder="local").start(_log_lines(lines))
+    build.wait(60)
+    assert build._log.in_memory < 1000 < lines
+    for after in (0, 1, 1023, 1024, 1025, 2500, lines - 1, lines, lines + 1, lines + 5):
+        assert [e.seq for e in build.replay(after=after)] == list(range(after + 1, lines + 2))
+    assert [e.seq for e in build.follow(after=4000)] == list(range(4001, lines + 2))
+    assert build.logs.split("\n") == [f"line {n} of a long build log" for n in range(lines)]
+    assert len(build.events) == lines + 1 and build.events[-1].kind == "finished"
+    seen: list[int] = []
+    build.subscribe(lambda event: seen.append(event.seq), after=10)
+    assert seen == list(range(11, lines + 2))
+
+
+def test_a_subscriber_joining_mid_build_gets_every_event_once_in_order() -> None:
+    halfway, gate = threading.Event(), threading.Event()
+    lines = 20_000
+    build = ImageBuild(URI, builder="local").start(_log_lines(lines, halfway=halfway, gate=gate))
+    assert halfway.wait(30)  # the first half is out (and mostly spooled)
+    seen: list[int] = []
+    followed: list[int] = []
+    follower = threading.Thread(target=lambda: followed.extend(e.seq for e in build))
+    follower.start()
+
+    def slow_subscriber(event: BuildEvent) -> None:
+        seen.append(event.seq)
+        if event.seq % 500 == 0:
+            time.sleep(0.001)  # lets the build publish while the subscriber catches up
+
+    gate.set()  # the second half streams while the subscriber catches up on the first
+    build.subscribe(slow_subscriber)
+    build.wait(60)
+    follower.join(60)
+    assert seen == list(range(1, lines + 2)) and followed == seen
+
+
+def test_the_spool_is_freed_on_close_and_when_the_build_is_collected() -> None:
+    build = ImageBuild(URI, builder="local").start(_log_lines(5000))
+    build.wait(60)
+    spool = build._log._spool
+    assert spool is not None and not spool.closed
+    window_start = 5001 - build._log.in_memory
+    build.close()
+    assert spool.closed
+    with pytest.raises(ImageBuildError, match="discarded when it was closed") as caught:
+        list(build.replay())
+    assert "before closing" in (caught.value.hint or "")
+    assert [e.seq for e in build.replay(after=window_start)][-1] == 5001  # the window stays
+    with ImageBuild(URI, builder="local") as running:
+        running.start(_script(BuildFinished(uri=URI), pause=30))
+        with pytest.raises(ImageBuildError, match="running"):
+            running.close()
+        running.cancel()
+        running.wait(10, raise_on_error=False)
+    collected = ImageBuild(URI, builder="local").start(_log_lines(5000))
+    collected.wait(60)
+    spool = collected._log._spool
+    assert spool is not None and not spool.closed
+    del collected
+    gc.collect()
+    assert spool.closed
