@@ -30,7 +30,7 @@ from imagebuild_nb.events import (
 )
 
 Status = Literal[
-    "unknown", "checking", "exists", "missing", "building", "built", "failed", "cancelled",
+    "not-checked", "unknown", "checking", "exists", "missing", "building", "built", "failed", "cancelled",
     "dry-run",
 ]
 BUSY: frozenset[str] = frozenset({"checking", "building"})
@@ -111,7 +111,7 @@ Message = Union[
 
 @dataclass(frozen=True)
 class ViewState:
-    status: Status = "unknown"
+    status: Status = "not-checked"
     digest: str | None = None
     detail: str = ""
     builder: str = "local"

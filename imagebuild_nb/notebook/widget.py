@@ -16,38 +16,36 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from imagebuild_nb.events import BuildEvent
+from imagebuild_nb.build import ImageBuild
+from imagebuild_nb.events import BuildEvent, StepStarted
 from imagebuild_nb.notebook import widget_html
 from imagebuild_nb.notebook.flusher import Flusher
 from imagebuild_nb.notebook.logpager import LogPager
 from imagebuild_nb.notebook.logview import LogBuffer, LogStore
 from imagebuild_nb.notebook.viewstate import (
     BuildRequested,
+    BuildSettled,
+    BuildSubmitted,
     CancelRequested,
+    CheckDone,
     CheckStarted,
+    DryRunReady,
     Message,
     Problem,
     ViewState,
     reduce,
 )
-from imagebuild_nb.notebook.widget_engine import (
-    EngineLike,
-    check_message,
-    default_engine,
-    dry_run_message,
-    follow,
-    iterate_events,
-    readable,
-    remote_unavailable,
-    settled_message,
-    submitted_message,
-    uri_of,
-)
+from imagebuild_nb.progress.model import Progress
+from imagebuild_nb.progress.plan import shown
+from imagebuild_nb.settings import Settings
+
+if TYPE_CHECKING:
+    from imagebuild_nb.engine import ImageBuildEngine
 
 class _ShowPage:
     def __init__(self, page: int | None) -> None:
@@ -57,10 +55,15 @@ class _ShowPage:
 class ImageBuildWidget(widgets.VBox):
     """Check, build (locally or remotely) and watch an image from a notebook.
 
-    >>> from imagebuild_nb.notebook.scripted import ScriptedEngine
-    >>> w = ImageBuildWidget("localhost:5001/demo:1", engine=ScriptedEngine())
+    >>> from imagebuild_nb import Image, ImageBuildEngine
+    >>> from imagebuild_nb.testing import ScriptedBuilder, ScriptedRegistry
+    >>> registry = ScriptedRegistry()
+    >>> engine = ImageBuildEngine(builders={"local": ScriptedBuilder(registry=registry)},
+    ...                           checker=registry)
+    >>> img = Image.from_base("localhost:5001/base:1", name="demo").with_commands(["true"])
+    >>> w = ImageBuildWidget(img, engine=engine)
     >>> w.status
-    'unknown'
+    'not-checked'
     >>> w.check_button.click()
     >>> w.wait_idle(timeout=5)
     True
@@ -72,12 +75,12 @@ class ImageBuildWidget(widgets.VBox):
     """
 
     uri = Unicode(help="The image reference this widget checks and builds.")
-    status = Unicode("unknown", help="unknown, checking, exists, missing, building, built, "
-                                     "failed, cancelled or dry-run (Python side, not synced).")
+    status = Unicode("not-checked", help="not-checked, checking, exists, missing, unknown, "
+                     "building, built, failed, cancelled or dry-run (Python side, not synced).")
     digest = Unicode(None, allow_none=True, help="Digest from the last check or build.")
 
-    def __init__(self, image: Any, engine: EngineLike | None = None, *,
-                 settings: Any = None, flush_interval: float | None = 0.25,
+    def __init__(self, image: Any, engine: ImageBuildEngine | None = None, *,
+                 settings: Settings | None = None, flush_interval: float | None = 0.25,
                  tail_lines: int = 120, log_max_bytes: int = 64 * 1024 * 1024,
                  queue_limit: int = 20_000, **kwargs: Any) -> None:
         self._image = image
@@ -91,6 +94,8 @@ class ImageBuildWidget(widgets.VBox):
         self._dropped = 0
         self._state = ViewState()
         self._log = LogBuffer(tail_lines=tail_lines)
+        self._progress = Progress()
+        self._previous_store: LogStore | None = None
         self._log_max_bytes = log_max_bytes
         self._job_lock = threading.Lock()
         self._job: str | None = None
@@ -107,21 +112,28 @@ class ImageBuildWidget(widgets.VBox):
             options=["local", "local-podman", "remote"], value="local",
             tooltips=["Build with the local Docker engine", "Build with podman on this machine",
                       remote_reason or "Build on the remote build service"],
-            style={"button_width": "5.5em"})
+            style={"button_width": "4.5em"})
+        # One build's options: both reset after each build (tooltips say so).
         self.dry_run = widgets.Checkbox(description="dry run", indent=False,
-                                        layout=widgets.Layout(width="auto"))
+                                        tooltip="render only, build nothing (this build only)",
+                                        layout=widgets.Layout(width="auto", margin="0 8px 0 4px"))
         self.force = widgets.Checkbox(description="force", indent=False,
-                                      layout=widgets.Layout(width="auto"))
-        self.check_button = widgets.Button(description="Check", icon="search",
+                                      tooltip="rebuild without cache (this build only)",
+                                      layout=widgets.Layout(width="auto", margin="0 8px 0 0"))
+        fit = widgets.Layout(width="auto")
+        self.check_button = widgets.Button(description="Check", icon="search", layout=fit,
                                            tooltip="Does this image exist already?")
-        self.build_button = widgets.Button(description="Build", icon="play",
+        self.build_button = widgets.Button(description="Build", icon="play", layout=fit,
                                            button_style="primary", tooltip="Build the image")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True,
-                                            button_style="danger", tooltip="Stop the build")
+                                            button_style="danger", tooltip="Stop the build",
+                                            layout=fit)
         self.full_log_button = widgets.ToggleButton(description="Full log", icon="list",
-                                                    tooltip="Page through the whole build log")
-        note = (f'<span style="color: #6b7280" title="{html.escape(remote_reason, quote=True)}">'
-                f"remote: not configured</span>") if remote_reason else ""
+                                                    tooltip="Page through the whole build log",
+                                                    layout=fit)
+        note = (f'<span style="color: {widget_html.muted()}" title="'
+                f'{html.escape(remote_reason, quote=True)}">remote: not configured</span>'
+                ) if remote_reason else ""
         self.panel = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.log_pager = LogPager()
         controls = widgets.HBox(
@@ -129,7 +141,7 @@ class ImageBuildWidget(widgets.VBox):
              self.build_button, self.cancel_button, self.full_log_button],
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         super().__init__(children=[controls, self.panel, self.log_pager], **kwargs)
-        self.uri = uri_of(image)
+        self.uri = str(getattr(image, "uri", image))
         self.add_class("imagebuild-widget")
 
         self.check_button.on_click(self._guarded(self._on_check))
@@ -147,6 +159,12 @@ class ImageBuildWidget(widgets.VBox):
     def state(self) -> ViewState:
         """The current view state (immutable; updated by the flusher)."""
         return self._state
+
+    @property
+    def previous_log_path(self) -> str | None:
+        """The file holding the full log of the build before the last one (kept until the next)."""
+        store = self._previous_store
+        return str(store.path) if store is not None else None
 
     @property
     def log_path(self) -> str | None:
@@ -205,8 +223,9 @@ class ImageBuildWidget(widgets.VBox):
         if handle is not None and self._state.status == "building":
             with contextlib.suppress(Exception):
                 handle.cancel()
-        if self._log.store is not None:
-            self._log.store.close()
+        for store in (self._log.store, self._previous_store):
+            if store is not None:
+                store.close()
         for child in (self.builder, self.dry_run, self.force, self.check_button,
                       self.build_button, self.cancel_button, self.full_log_button, self.panel,
                       self.log_pager, *self.children):
@@ -216,7 +235,8 @@ class ImageBuildWidget(widgets.VBox):
     def summary(self) -> str:
         """A plain-text account of the widget (what ``repr`` and non-widget frontends show)."""
         return widget_html.plain_summary(self._state, uri=self.uri, now=time.time(),
-                                         log_lines=self._log.tail())
+                                         log_lines=self._log.tail(),
+                                         steps=self._progress.view())
 
     def __repr__(self) -> str:
         digest = f" {widget_html.short_digest(self._state.digest)}" if self._state.digest else ""
@@ -240,6 +260,7 @@ class ImageBuildWidget(widgets.VBox):
         if builder == "remote" and self._remote_reason:
             raise RuntimeError(f"remote builder unavailable: {self._remote_reason}")
         if self._start_job("build"):
+            self.dry_run.value = self.force.value = False  # options of this build only
             self._cancel_requested.clear()
             self._handle = None
             self._post(BuildRequested(builder=builder, dry_run=dry_run, force=force,
@@ -269,7 +290,9 @@ class ImageBuildWidget(widgets.VBox):
 
     def _run_check(self) -> None:
         try:
-            self._post(check_message(self._get_engine().check(self._image)))
+            result = self._get_engine().check(self._image)
+            self._post(CheckDone(state=result.state, digest=result.digest,
+                                 reason=result.reason or ""))
         except Exception as error:  # noqa: BLE001 - shown in the widget
             self._post(Problem(readable(error), during="check"))
         finally:
@@ -280,20 +303,19 @@ class ImageBuildWidget(widgets.VBox):
             handle = self._get_engine().build(self._image, builder=builder, dry_run=dry_run,
                                               force=force, wait=False)
             self._handle = handle
-            self._post(submitted_message(handle))
-            if dry_run:
-                self._post(dry_run_message(handle))
+            run = handle.remote_run
+            self._post(BuildSubmitted(run_url=run.url if run else None, build_id=handle.id))
+            if handle.dry_run is not None:
+                plan = handle.dry_run
+                self._post(DryRunReady(dockerfile=plan.dockerfile, at=time.time(),
+                                       summary=f"{len(plan.context_files)} context files; "
+                                               f"would run: {plan.command}"))
                 return
             if self._cancel_requested.is_set():
                 self._cancel(handle)
-            if not follow(handle, self._post):
-                iterate_events(handle, self._post)
-            error: BaseException | None = None
-            try:
-                handle.wait()
-            except Exception as raised:  # noqa: BLE001 - a failed build is an outcome here
-                error = raised
-            self._post(settled_message(handle, error))
+            handle.subscribe(self._post)
+            handle.wait(raise_on_error=False)
+            self._post(_settled(handle))
         except Exception as error:  # noqa: BLE001 - shown in the widget
             self._post(Problem(readable(error), during="build", at=time.time()))
         finally:
@@ -307,9 +329,12 @@ class ImageBuildWidget(widgets.VBox):
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _get_engine(self) -> EngineLike:
+    def _get_engine(self) -> ImageBuildEngine:
         if self._engine is None:
-            self._engine = default_engine()
+            from imagebuild_nb.engine import ImageBuildEngine
+
+            # The configured default, so ImageBuildEngine.configure() and %config apply here.
+            self._engine = ImageBuildEngine.default()
         return self._engine
 
     def _post(self, message: Message | _ShowPage) -> None:
@@ -365,14 +390,22 @@ class ImageBuildWidget(widgets.VBox):
             if isinstance(item, BuildRequested):
                 self._new_log()
             elif isinstance(item, BuildEvent):
-                self._log.add_event(item)
+                self._progress.feed(item)
+                if isinstance(item, StepStarted):  # numbered as the steps view numbers it
+                    label = self._progress.label_of(item.number) or str(item.number)
+                    self._log.mark(f"── [{label}] {shown(item.instruction)}")
+                else:
+                    self._log.add_event(item)
             self._state = reduce(self._state, item)
 
     def _new_log(self) -> None:
-        if self._log.store is not None:
-            self._log.store.close()
+        # The previous build's log stays reachable (previous_log_path) until the next build.
+        if self._previous_store is not None:
+            self._previous_store.close()
+        self._previous_store = self._log.store
         self._log.clear()
         self._log.store = LogStore(max_bytes=self._log_max_bytes)
+        self._progress = Progress()
 
     def _show_page(self, page: int | None) -> None:
         if page == 0 or not self.full_log_button.value:
@@ -388,7 +421,7 @@ class ImageBuildWidget(widgets.VBox):
         note = " · ".join(n for n in notes if n)
         value = widget_html.panel(state, uri=self.uri, now=time.time(),
                                   log_lines=self._log.tail(), lines_total=self._log.lines_total,
-                                  log_note=note)
+                                  log_note=note, steps=self._progress.view())
         if self.panel.value != value:
             with self.panel.hold_sync():
                 self.panel.value = value
@@ -405,3 +438,40 @@ class ImageBuildWidget(widgets.VBox):
         self.status = state.status
         self.digest = state.digest
 
+
+def _settled(handle: ImageBuild) -> BuildSettled:
+    """How the build ended, read from the handle once ``wait()`` returned."""
+    if handle.found:
+        return BuildSettled(status="exists", digest=handle.digest,
+                            message="already built, nothing to do", at=time.time())
+    message = ""
+    if handle.status == "failed" and handle.error is not None:
+        message = readable(handle.error)
+    return BuildSettled(status=handle.status, digest=handle.digest, message=message,
+                        at=time.time())
+
+
+def readable(error: BaseException) -> str:
+    """One readable message for an exception: its text plus the hint our errors carry."""
+    text = str(error) or type(error).__name__
+    hint = getattr(error, "hint", None)
+    if hint and str(hint) not in text:
+        text = f"{text}\nhint: {hint}"
+    return f"{type(error).__name__}: {text}"
+
+
+def remote_unavailable(settings: Settings | None, engine: ImageBuildEngine | None) -> str:
+    """Why the remote builder cannot be used ("" when it can)."""
+    if settings is None and engine is not None:
+        settings = engine.settings
+    if settings is None:
+        try:
+            from imagebuild_nb.engine import ImageBuildEngine
+
+            settings = ImageBuildEngine.default().settings
+        except Exception as error:  # noqa: BLE001 - a bad setting must not break the widget
+            return f"settings could not be read: {readable(error)}"
+    if settings.remote_url:
+        return ""
+    return ("no remote build service configured: set IMAGEBUILD_NB_REMOTE_URL "
+            "(or the remote_url setting) to the service's URL")

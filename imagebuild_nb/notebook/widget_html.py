@@ -1,11 +1,11 @@
-"""HTML for the widget's live panel: status badge, step progress, elapsed time, details, log tail.
+"""HTML for the widget's live panel: status badge, the shared step view, details, log tail.
 
 Pure functions of a :class:`~imagebuild_nb.notebook.viewstate.ViewState`, so the flusher renders
 one string and sends it in one message. Plain HTML and inline CSS (no scripts): the log box is a
 ``column-reverse`` flex container, which keeps it scrolled to the newest line without JavaScript.
 
 >>> from imagebuild_nb.notebook.viewstate import ViewState
->>> "missing" in badge(ViewState(status="missing"))
+>>> "not checked yet" in badge(ViewState())
 True
 """
 
@@ -15,13 +15,15 @@ import html
 from collections.abc import Sequence
 
 from imagebuild_nb.notebook.viewstate import ViewState
+from imagebuild_nb.progress import html as views
+from imagebuild_nb.progress import states, text
+from imagebuild_nb.progress.model import View
 
-_COLOURS = {
-    "unknown": "#6b7280", "checking": "#2563eb", "exists": "#15803d", "missing": "#c2410c",
-    "building": "#2563eb", "built": "#15803d", "failed": "#b91c1c", "cancelled": "#6b7280",
-    "dry-run": "#7c3aed",
-}
 _MONO = "font-family: var(--jp-code-font-family, monospace); font-size: 12px;"
+
+
+def muted() -> str:
+    return states.muted()
 
 
 def short_digest(digest: str | None) -> str:
@@ -45,33 +47,20 @@ def format_elapsed(seconds: float | None) -> str:
 
 
 def badge(state: ViewState) -> str:
-    label = state.status
+    """The status badge: the shared colour and wording of every view."""
+    label = states.label(state.status)
     if state.status in ("exists", "built") and state.digest:
-        label = f"{state.status} · {short_digest(state.digest)}"
+        label = f"{label} · {short_digest(state.digest)}"
     if state.cancelling:
         label = "building · cancelling…"
-    colour = _COLOURS.get(state.status, "#6b7280")
-    return (f'<span class="imagebuild-badge" data-status="{state.status}" style="background:'
-            f'{colour}; color: white; border-radius: 4px; padding: 1px 8px; {_MONO}">'
-            f"{html.escape(label)}</span>")
+    return views.badge(state.status, label)
 
 
-def progress_line(state: ViewState, now: float) -> str:
-    parts: list[str] = []
-    if state.step is not None:
-        total = f"/{state.total}" if state.total else ""
-        bar = ""
-        if state.total:
-            bar = (f'<progress value="{state.step}" max="{state.total}" '
-                   'style="width: 8em; vertical-align: middle"></progress> ')
-        parts.append(f'{bar}<span class="imagebuild-step">step {state.step}{total}</span>'
-                     f" {html.escape(_clip(state.instruction, 100))}")
-    if state.push:
-        parts.append(html.escape(state.push))
-    elapsed = format_elapsed(state.elapsed(now))
-    if elapsed:
-        parts.append(f'<span class="imagebuild-elapsed">{elapsed}</span>')
-    return " · ".join(parts)
+def progress_html(state: ViewState, steps: View | None) -> str:
+    """The build's steps (the shared view: header with n/m and time, rows, open tails)."""
+    if steps is None or (not steps.steps and steps.status == "waiting"):
+        return ""
+    return views.progress_html(steps, tail=3)
 
 
 def details(state: ViewState) -> str:
@@ -79,13 +68,13 @@ def details(state: ViewState) -> str:
     if state.detail and state.status not in ("failed",):
         out.append(f'<div class="imagebuild-detail">{html.escape(state.detail)}</div>')
     if state.problem:
-        out.append(f'<pre class="imagebuild-problem" style="color: #b91c1c; white-space: '
+        out.append(f'<pre class="imagebuild-problem" style="color: {states.colour("failed")}; white-space: '
                    f'pre-wrap; margin: 2px 0; {_MONO}">{html.escape(state.problem)}</pre>')
     if state.failure is not None:
         failure = state.failure
         where = f" at step {html.escape(failure.step)}" if failure.step else ""
         code = f" (exit code {failure.exit_code})" if failure.exit_code is not None else ""
-        out.append(f'<div class="imagebuild-failure" style="color: #b91c1c"><b>failed{where}'
+        out.append(f'<div class="imagebuild-failure" style="color: {states.colour("failed")}"><b>failed{where}'
                    f"{code}</b>: {html.escape(failure.message)}</div>")
         if failure.lines:
             out.append(_pre("\n".join(failure.lines[-20:]), "imagebuild-failure-tail"))
@@ -94,7 +83,7 @@ def details(state: ViewState) -> str:
         out.append(f"<div>Dockerfile (dry run, nothing built){summary}:</div>")
         out.append(_pre(state.dockerfile, "imagebuild-dockerfile"))
     if state.clipped:
-        out.append('<div style="color: #c2410c">the builder clipped part of the output '
+        out.append(f'<div style="color: {states.colour("unknown")}">the builder clipped part of the output '
                    f"({state.clipped}×): this log is incomplete</div>")
     if state.run_url:
         url = html.escape(state.run_url, quote=True)
@@ -123,10 +112,10 @@ def log_box(lines: Sequence[str], *, lines_total: int, max_bytes: int = 32_000,
     if note:
         head += f" · {note}"
     body = html.escape("\n".join(shown))
-    return (f'<div class="imagebuild-loghead" style="color: #6b7280; {_MONO}">'
+    return (f'<div class="imagebuild-loghead" style="color: {states.muted()}; {_MONO}">'
             f"{html.escape(head)}</div>"
             '<div class="imagebuild-log" style="max-height: 18em; overflow-y: auto; display: '
-            "flex; flex-direction: column-reverse; border: 1px solid #d1d5db; "
+            "flex; flex-direction: column-reverse; border: 1px solid var(--jp-border-color2, #e0e0e0); "
             'border-radius: 3px; background: var(--jp-layout-color1, #fff)">'
             # flex: none, or the flex item shrinks to the box and column-reverse cannot anchor
             f'<pre style="flex: none; margin: 0; padding: 4px; white-space: pre-wrap; {_MONO}">'
@@ -135,11 +124,11 @@ def log_box(lines: Sequence[str], *, lines_total: int, max_bytes: int = 32_000,
 
 
 def panel(state: ViewState, *, uri: str, now: float, log_lines: Sequence[str],
-          lines_total: int, log_note: str = "") -> str:
+          lines_total: int, log_note: str = "", steps: View | None = None) -> str:
     """The whole live panel as one HTML string."""
     head = (f'<div class="imagebuild-head"><code class="imagebuild-uri">{html.escape(uri)}</code>'
             f" {badge(state)}</div>")
-    progress = progress_line(state, now)
+    progress = progress_html(state, steps)
     if progress:
         progress = f'<div class="imagebuild-progress">{progress}</div>'
     return (f'<div class="imagebuild-panel">{head}{progress}{details(state)}'
@@ -155,16 +144,14 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def plain_summary(state: ViewState, *, uri: str, now: float, log_lines: Sequence[str]) -> str:
+def plain_summary(state: ViewState, *, uri: str, now: float, log_lines: Sequence[str],
+                  steps: View | None = None) -> str:
     """The widget as plain text, for frontends that do not render widgets."""
     lines = [f"ImageBuildWidget {uri}", f"status: {state.status}"]
     if state.digest:
         lines.append(f"digest: {state.digest}")
-    if state.step is not None:
-        lines.append(f"step {state.step}/{state.total or '?'}: {state.instruction}")
-    elapsed = format_elapsed(state.elapsed(now))
-    if elapsed:
-        lines.append(f"elapsed: {elapsed}")
+    if steps is not None and steps.steps:
+        lines.extend(text.frame(steps, tail=0))
     if state.failure is not None:
         lines.append(f"failed: {state.failure.message}")
         lines.extend(f"  {line}" for line in state.failure.lines[-10:])

@@ -105,7 +105,8 @@ def progress_html(view: View, *, tail: int = 5, title: str = "") -> str:
         clipped = (f'<div style="color: {states.colour("unknown")}">the builder clipped part of '
                    "the output: the log is incomplete</div>")
     return (f'<div class="imagebuild-view" data-status="{_esc(view.status)}" style="'
-            f'font-family: var(--jp-ui-font-family, sans-serif); {_TEXT} line-height: 1.5">'
+            f'font-family: var(--jp-ui-font-family, sans-serif); {_TEXT} line-height: 1.5; '
+            'max-width: 60em">'
             f'<div style="margin-bottom: 2px">{head}</div>{steps_html(view, tail=tail)}'
             f"{failure}{clipped}</div>")
 
@@ -169,7 +170,7 @@ def card_rows(build: ImageBuild, progress: View | None) -> list[tuple[str, str]]
 
 def _reason(build: ImageBuild) -> str:
     if build.status == "exists":
-        return "it exists already: not built (force=True rebuilds it)"
+        return "already built, nothing to do (force=True rebuilds it)"
     if build.reason == "missing":
         return "it did not exist yet"
     return build.reason

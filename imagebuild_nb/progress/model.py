@@ -43,6 +43,7 @@ from imagebuild_nb.events import (
     PushProgress,
     StepStarted,
 )
+from imagebuild_nb.notebook.logview import collapse_cr, strip_ansi
 from imagebuild_nb.progress.plan import InternalMarker, StepPlan, shown
 from imagebuild_nb.progress.states import seconds, spaced
 
@@ -244,7 +245,7 @@ class Progress:
 
     def _log(self, event: LogLine) -> None:
         self.lines += 1
-        text = event.text.rstrip("\r\n")
+        text = collapse_cr(strip_ansi(event.text.rstrip("\r\n")))
         self._row_for(event.step, system=event.stream in ("system", "status")).add(text)
 
     def _row_for(self, step: int | None, *, system: bool = False) -> _Row:

@@ -11,7 +11,7 @@ the duration (or the state when there is none to show)::
 
 >>> from imagebuild_nb.progress.model import StepView
 >>> row(StepView("2/3", "RUN make", "done", 3.21, 4, (), False, 2), width=30)
-' ✓ [2/3] RUN make        3.2s'
+' ✓ [2/3] RUN make         3.2s'
 """
 
 from __future__ import annotations

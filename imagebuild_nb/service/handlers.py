@@ -22,7 +22,7 @@ from imagebuild_nb.service import sse
 from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError
 from imagebuild_nb.service.existence import check_existence
 from imagebuild_nb.service.manager import BuildManager, MissingContextError, UnknownBuildError
-from imagebuild_nb.service.page import log_line
+from imagebuild_nb.service.page import log_lines
 from imagebuild_nb.service.store import ALL_STATUSES, BuildRecord
 from imagebuild_nb.service.submission import (
     DIGEST_RE,
@@ -285,7 +285,7 @@ class LogHandler(ServiceHandler):
     async def get(self, build_id: str) -> None:
         self.find(build_id)
         # The same lines as the build's page shows.
-        lines = (log_line(json.loads(text)) for text in self.manager.store.read_events(build_id))
+        lines = log_lines(self.manager.store.read_events(build_id))
         text = "".join(f"{line}\n" for line in lines if line is not None)
         self.finish(text, set_content_type="text/plain; charset=utf-8")
 

@@ -1,4 +1,4 @@
-"""Real-browser fixtures: one JupyterLab per test module, Debian's Chromium driven by Playwright.
+"""Real-browser fixtures: one JupyterLab per test session, Debian's Chromium driven by Playwright.
 
 JupyterLab runs with private config/data/runtime/settings/workspace dirs (no old workspaces
 restored, no news toast) and a token; the kernels it starts inherit ``lab_env``.
@@ -36,8 +36,19 @@ class Lab:
     token: str
     root: Path
 
-    def notebook_url(self, name: str) -> str:
+    def notebook_url(self, name: str, app: str = "lab") -> str:
+        """The notebook in JupyterLab (``app="lab"``) or in Notebook 7 (``"notebook"``)."""
+        if app == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
+
+    def set_theme(self, theme: str) -> None:
+        """JupyterLab's (and Notebook 7's) theme for pages opened from now on."""
+        name = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}[theme]
+        response = httpx.put(
+            f"{self.url}/lab/api/settings/@jupyterlab/apputils-extension:themes",
+            params={"token": self.token}, json={"raw": json.dumps({"theme": name})}, timeout=30)
+        response.raise_for_status()
 
     def write_notebook(self, cells: list[str]) -> str:
         notebook = nbformat.v4.new_notebook()
@@ -55,13 +66,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab_env() -> dict[str, str]:
-    """Extra environment for JupyterLab and its kernels (tests override per module)."""
+    """Extra environment for JupyterLab and its kernels."""
     return {}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory, lab_env: dict[str, str]) -> Iterator[Lab]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing; apt-get install -y --no-install-recommends chromium")
@@ -111,7 +122,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, lab_env: dict[str, str]) -> It
         log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
@@ -144,10 +155,11 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     context.close()
 
 
-def open_and_run(page: object, lab: Lab, cells: list[str], *, run: int | None = None) -> str:
+def open_and_run(page: object, lab: Lab, cells: list[str], *, run: int | None = None,
+                 app: str = "lab") -> str:
     """Open a fresh notebook holding ``cells`` and run the first ``run`` cells (default all)."""
     name = lab.write_notebook(cells)
-    page.goto(lab.notebook_url(name))  # type: ignore[attr-defined]
+    page.goto(lab.notebook_url(name, app))  # type: ignore[attr-defined]
     # With kernels of earlier notebooks running, JupyterLab may ask which kernel to use.
     accept = page.locator(".jp-Dialog .jp-mod-accept")  # type: ignore[attr-defined]
     cell = page.locator(".jp-Notebook .jp-Cell").first  # type: ignore[attr-defined]

@@ -58,7 +58,7 @@ def test_check_build_check(page: Any, lab: Lab, busybox_base: str, unique_name: 
         "() => document.querySelector('.imagebuild-badge')?.dataset.status === 'building'"
         " && (document.querySelector('.imagebuild-log pre')?.textContent ?? '')"
         ".includes('line-3')", timeout=60_000)
-    assert "step" in widget.locator(".imagebuild-progress").inner_text()
+    assert "Building" in widget.locator(".imagebuild-progress").inner_text()
     widget.locator(".imagebuild-badge[data-status='built']").wait_for(timeout=90_000)
     badge = widget.locator(".imagebuild-badge").inner_text()
     assert "built · sha256:" in badge

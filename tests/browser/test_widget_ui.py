@@ -1,4 +1,5 @@
-"""The widget in a real JupyterLab + Chromium, fed by the scripted engine (no Docker needed).
+"""The widget in a real JupyterLab + Chromium: the real engine with a scripted builder and
+registry (imagebuild_nb.testing), no Docker needed.
 
 Proves the kernel-side mechanics: updates from the flusher thread reach the page, a 20,000-line
 log streams without freezing, other cells run while a build runs, the full-log pager works.
@@ -15,14 +16,18 @@ from tests.browser.conftest import Lab, button, open_and_run, run_cell, screensh
 pytestmark = [pytest.mark.browser]
 
 SETUP = """\
-from imagebuild_nb import ImageBuildWidget
-from imagebuild_nb.notebook.scripted import ScriptedEngine
+from imagebuild_nb import Image, ImageBuildEngine, ImageBuildWidget
 from imagebuild_nb.events import LogLine, StepStarted
+from imagebuild_nb.settings import Settings
+from imagebuild_nb.testing import ScriptedBuilder, ScriptedRegistry
 script = [StepStarted(number=1, total=2, instruction="FROM base"),
           StepStarted(number=2, total=2, instruction="RUN chatty"),
-          *(LogLine(text=f"\\x1b[32mline {i}\\x1b[0m") for i in range(5000))]
-engine = ScriptedEngine(script=script, delay=0.0004)
-w = ImageBuildWidget("localhost:5001/demo/ui:1", engine=engine)
+          *(LogLine(text=f"\\x1b[32mline {i}\\x1b[0m", step=2) for i in range(5000))]
+registry = ScriptedRegistry()
+builder = ScriptedBuilder(script, delay=0.0004, registry=registry)
+engine = ImageBuildEngine(Settings(), builders={"local": builder}, checker=registry)
+img = Image.from_base("localhost:5001/base:1", name="demo/ui").with_commands(["chatty"])
+w = ImageBuildWidget(img, engine=engine)
 w
 """
 
@@ -32,7 +37,8 @@ def test_scripted_check_build_check_with_other_cells_running(page: Any, lab: Lab
     widget = page.locator(".imagebuild-widget")
     widget.wait_for()
     badge = widget.locator(".imagebuild-badge")
-    assert badge.get_attribute("data-status") == "unknown"
+    assert badge.get_attribute("data-status") == "not-checked"
+    assert "not checked yet" in badge.inner_text()
 
     button(widget, "Check").click()
     widget.locator(".imagebuild-badge[data-status='missing']").wait_for()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from nbclient import NotebookClient
 
 from imagebuild_nb.notebook.widget import ImageBuildWidget
 from imagebuild_nb.settings import Settings
-from tests.support.widgets import URI, RecordingComm
+from tests.support.widgets import IMAGE, RecordingComm
 
 
 @pytest.fixture
@@ -84,7 +85,9 @@ def make_widget(sent: list[Any]) -> Iterator[Callable[..., ImageBuildWidget]]:
     def make(engine: Any, **kwargs: Any) -> ImageBuildWidget:
         kwargs.setdefault("flush_interval", None)
         kwargs.setdefault("settings", Settings())
-        widget = ImageBuildWidget(URI, engine=engine, **kwargs)
+        # A URI of its own: identical builds in one process are joined (single flight).
+        image = IMAGE.with_env_vars({"WIDGET_TEST": uuid.uuid4().hex})
+        widget = ImageBuildWidget(image, engine=engine, **kwargs)
         made.append(widget)
         return widget
 

@@ -14,25 +14,26 @@ from imagebuild_nb.events import (
     LogLine,
     StepStarted,
 )
-from imagebuild_nb.notebook.scripted import ScriptedEngine
-from tests.support.widgets import DIGEST, URI, ManualEngine, updates
+from tests.support.widgets import DIGEST, URI, ManualBuilder, engine_with, scripted, updates
 
 
 def test_one_comm_message_per_flush_whatever_the_log_volume(make_widget: Any,
                                                             sent: list[Any]) -> None:
-    engine = ManualEngine()
-    widget = make_widget(engine)
+    builder = ManualBuilder()
+    widget = make_widget(engine_with(builder))
     sent.clear()
     widget.build_button.click()
-    assert engine.handle.subscribed.wait(5)
+    assert builder.started.wait(5)
+    time.sleep(0.1)
     widget.flush()  # the transition to "building" (panel + disabled controls)
     transition = updates(sent)
-    assert 1 < len(transition) <= 7, transition
+    assert 1 < len(transition) <= 9, transition
     for burst in (10, 5_000, 50_000):
         sent.clear()
         for n in range(burst):
-            engine.handle.emit(LogLine(text=f"line {n}"))
-        engine.handle.emit(StepStarted(number=2, total=3, instruction="RUN x"))
+            builder.emit(LogLine(text=f"line {n}"))
+        builder.emit(StepStarted(number=2, total=3, instruction="RUN x"))
+        _drained(builder, widget)
         widget.flush()
         messages = updates(sent)
         assert len(messages) == 1, messages
@@ -44,15 +45,14 @@ def test_one_comm_message_per_flush_whatever_the_log_volume(make_widget: Any,
     widget.flush()
     widget.flush()
     assert len(updates(sent)) <= 1  # nothing new: at most the elapsed-time tick
-    engine.handle.emit(BuildFinished(uri=URI, digest=DIGEST))
+    builder.emit(BuildFinished(uri=URI, digest=DIGEST))
     assert widget.wait_idle(5) and widget.status == "built"
 
 
 def test_flusher_thread_sends_a_few_messages_per_second(make_widget: Any,
                                                         sent: list[Any]) -> None:
     lines = [LogLine(text=f"line {n}") for n in range(3000)]
-    engine = ScriptedEngine(script=lines, delay=0.0003)
-    widget = make_widget(engine, flush_interval=0.1)
+    widget = make_widget(scripted(*lines, delay=0.0003), flush_interval=0.1)
     started = time.monotonic()
     widget.build_button.click()
     assert widget.wait_idle(30)
@@ -64,15 +64,15 @@ def test_flusher_thread_sends_a_few_messages_per_second(make_widget: Any,
 
 
 def test_memory_stays_bounded_for_a_100k_line_log(make_widget: Any) -> None:
-    engine = ManualEngine()
-    widget = make_widget(engine, tail_lines=100)
+    builder = ManualBuilder()
+    widget = make_widget(engine_with(builder), tail_lines=100)
     widget.build_button.click()
-    assert engine.handle.subscribed.wait(5)
+    assert builder.started.wait(5)
     for n in range(100_000):
-        engine.handle.emit(LogLine(text=f"\x1b[36mline {n}\x1b[0m"))
+        builder.emit(LogLine(text=f"\x1b[36mline {n}\x1b[0m"))
         if n % 20_000 == 0:
             widget.flush()
-    engine.handle.emit(BuildFinished(uri=URI, digest=DIGEST))
+    builder.emit(BuildFinished(uri=URI, digest=DIGEST))
     assert widget.wait_idle(5)
     assert len(widget._log.tail()) == 100
     assert widget._log.lines_total == 100_000
@@ -82,7 +82,7 @@ def test_memory_stays_bounded_for_a_100k_line_log(make_widget: Any) -> None:
 
 
 def test_full_log_pager_opens_on_the_last_page(make_widget: Any) -> None:
-    widget = make_widget(ScriptedEngine(script=[LogLine(text=f"l{n}") for n in range(1200)]))
+    widget = make_widget(scripted(*(LogLine(text=f"l{n}") for n in range(1200))))
     widget.build_button.click()
     assert widget.wait_idle(5)
     widget.full_log_button.value = True
@@ -101,16 +101,24 @@ def test_full_log_pager_opens_on_the_last_page(make_widget: Any) -> None:
 
 def test_a_fast_producer_waits_for_the_flusher_instead_of_filling_memory(make_widget: Any,
                                                                           sent: list[Any]) -> None:
-    engine = ManualEngine()
-    widget = make_widget(engine, flush_interval=0.05, queue_limit=1000)
+    builder = ManualBuilder()
+    widget = make_widget(engine_with(builder), flush_interval=0.05, queue_limit=1000)
     widget.build_button.click()
-    assert engine.handle.subscribed.wait(5)
+    assert builder.started.wait(5)
     peak = 0
-    for n in range(50_000):  # as fast as this thread can go: the bounded queue pushes back
-        engine.handle.emit(LogLine(text=f"line {n}"))
+    for n in range(50_000):  # as fast as the build thread can go: the bounded queue pushes back
+        builder.emit(LogLine(text=f"line {n}"))
         if n % 500 == 0:
             peak = max(peak, widget._queue.qsize())
-    engine.handle.emit(BuildFinished(uri=URI, digest=DIGEST))
+    builder.emit(BuildFinished(uri=URI, digest=DIGEST))
     assert widget.wait_idle(10)
     assert peak <= 1000 and widget._dropped == 0
     assert widget._log.lines_total == 50_000 and "line 49999" in widget.panel.value
+
+
+def _drained(builder: ManualBuilder, widget: Any) -> None:
+    """Wait until the build thread has handed every emitted event to the widget."""
+    deadline = time.monotonic() + 30
+    while not builder.events.empty() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)

@@ -1,14 +1,26 @@
-"""Headless widget test helpers: a recording comm, and engines/handles the test drives."""
+"""Headless widget test helpers: a recording comm, and a builder the test drives event by event.
+
+The widget always runs the real ``ImageBuildEngine`` and ``ImageBuild``; only the builder (and
+the registry, :class:`imagebuild_nb.testing.ScriptedRegistry`) are played.
+"""
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
-from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFinished
+from imagebuild_nb import Image
+from imagebuild_nb.builders.base import BuildRequest
+from imagebuild_nb.engine import ImageBuildEngine
+from imagebuild_nb.events import BuildCancelled, BuildEvent, is_terminal
+from imagebuild_nb.settings import Settings
+from imagebuild_nb.testing import ScriptedBuilder, ScriptedRegistry
 
-URI = "localhost:5001/test/widget:abc123"
+IMAGE = Image.from_base("localhost:5001/library/busybox:latest", name="test/widget",
+                        registry="localhost:5001").with_commands(["echo widget"])
+URI = IMAGE.uri
 DIGEST = "sha256:" + "ab" * 32
 
 
@@ -33,50 +45,54 @@ class RecordingComm:
         RecordingComm.sent.append((self.comm_id, data or {}))
 
 
-class ManualBuild:
-    """A handle whose events the test emits itself, to control exactly what each flush sees."""
+class ManualBuilder:
+    """A builder whose events the test emits itself, to control exactly what each flush sees."""
+
+    name, driver = "local", "manual"
 
     def __init__(self) -> None:
-        self.callbacks: list[Callable[[BuildEvent], None]] = []
-        self.subscribed = threading.Event()
-        self.finished = threading.Event()
+        self.events: queue.Queue[BuildEvent] = queue.Queue()
+        self.started = threading.Event()
         self.cancelled = threading.Event()
-        self.status = "running"
-        self.digest: str | None = None
+        self.requests: list[BuildRequest] = []
 
-    def subscribe(self, callback: Callable[[BuildEvent], None]) -> None:
-        self.callbacks.append(callback)
-        self.subscribed.set()
+    def ensure_available(self) -> None:
+        pass
+
+    def describe(self, request: BuildRequest) -> str:
+        return "manual build"
 
     def emit(self, event: BuildEvent) -> None:
-        for callback in self.callbacks:
-            callback(event)
-        if isinstance(event, BuildFinished):
-            self.status, self.digest = "built", event.digest
-            self.finished.set()
-        elif isinstance(event, BuildCancelled):
-            self.status = "cancelled"
-            self.finished.set()
+        self.events.put(event)
 
-    def wait(self, timeout: float | None = None) -> ManualBuild:
-        self.finished.wait(timeout)
-        return self
+    def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:
+        self.requests.append(request)
+        self.started.set()
+        while True:
+            try:
+                event = self.events.get(timeout=0.05)
+            except queue.Empty:
+                if cancel.is_set():
+                    self.cancelled.set()
+                    yield BuildCancelled(message="cancelled by the user")
+                    return
+                continue
+            yield event
+            if is_terminal(event):
+                return
 
-    def cancel(self) -> None:
-        self.cancelled.set()
+
+def engine_with(builder: Any, registry: ScriptedRegistry | None = None,
+                settings: Settings | None = None) -> ImageBuildEngine:
+    registry = registry if registry is not None else ScriptedRegistry()
+    return ImageBuildEngine(settings or Settings(), builders={"local": builder, "remote": builder},
+                            checker=registry)
 
 
-class ManualEngine:
-    def __init__(self) -> None:
-        self.handle = ManualBuild()
-        self.calls: list[dict[str, Any]] = []
-
-    def check(self, image: Any) -> Any:
-        raise AssertionError("not used")
-
-    def build(self, image: Any, **kwargs: Any) -> ManualBuild:
-        self.calls.append(kwargs)
-        return self.handle
+def scripted(*events: BuildEvent, delay: float = 0.0,
+             registry: ScriptedRegistry | None = None) -> ImageBuildEngine:
+    registry = registry if registry is not None else ScriptedRegistry()
+    return engine_with(ScriptedBuilder(list(events), delay=delay, registry=registry), registry)
 
 
 def updates(sent: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
