@@ -11,5 +11,9 @@ bash "$ROOT/scripts/base-images.sh"
 if [[ ${IMAGEBUILD_NB_MULTIARCH:-0} == 1 || -f $CACHE_DIR/multiarch.enabled ]]; then
   bash "$ROOT/scripts/multiarch.sh"
 fi
+# PostgreSQL server binaries for the build-farm tests: asked for by scripts/test, then kept.
+if [[ ${IMAGEBUILD_NB_POSTGRES:-0} == 1 || -f $CACHE_DIR/postgres.enabled ]]; then
+  bash "$ROOT/scripts/postgres.sh"
+fi
 bash "$ROOT/scripts/venv.sh"
 log "setup complete in $(elapsed "$start")"
