@@ -234,6 +234,14 @@ class ImageBuildEngine:
             _flights.share(flight, handle)
         return handle.wait() if wait else handle
 
+    @_either
+    def verify(self, image: EngineInput | str, modules: Any = None) -> Any:
+        """Import the kernel's imported modules (or ``modules``) in a container of the built
+        ``image``; per module: same version / different / fails. See :mod:`imagebuild_nb.verify`."""
+        from imagebuild_nb.verify import verify
+
+        return verify(image.uri if isinstance(image, BuildTarget) else image, modules)
+
     def _start(self, plan: BuildPlan, name: str, chosen: Builder, force: bool,
                on_done: Callable[[ImageBuild], None]) -> ImageBuild:
         """The leader's part: check existence, then start the build when one is needed."""

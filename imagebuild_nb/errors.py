@@ -2,6 +2,7 @@
 
     ImageBuildError
     ├── SpecError                 bad input to the Image spec (names the argument)
+    │   └── FreezeError           an environment cannot be frozen (names the distributions)
     ├── RegistryError             talking to an OCI registry failed
     │   └── RegistryAuthError     credentials missing or refused
     ├── BuilderUnavailableError   no Docker engine / no build service to build with
@@ -35,6 +36,15 @@ class SpecError(ImageBuildError, ValueError):
     def __init__(self, message: str, *, argument: str | None = None, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.argument = argument
+
+
+class FreezeError(SpecError):
+    """An environment cannot be frozen as asked; ``distributions`` names the ones at fault."""
+
+    def __init__(self, message: str, *, distributions: Sequence[str] = (),
+                 argument: str | None = None, hint: str | None = None):
+        super().__init__(message, argument=argument, hint=hint)
+        self.distributions = tuple(distributions)
 
 
 class RegistryError(ImageBuildError):

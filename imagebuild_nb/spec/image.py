@@ -139,6 +139,15 @@ class Image:
                                          extra_index_urls=extra_index_urls, pre=pre,
                                          extra_args=extra_args, secret_mounts=secret_mounts))
 
+    @classmethod
+    def from_environment(cls, **options: Any) -> Image:
+        """Freeze the running Python environment (e.g. a notebook's kernel): the same Python
+        minor version, every distribution pinned as a lock; ``only_imported=True`` keeps what
+        imported modules need. See :func:`imagebuild_nb.freeze.from_environment`."""
+        from imagebuild_nb.freeze import from_environment
+
+        return from_environment(**options)
+
     def clone(self, registry: str | None = None, registry_secret: object = None,
               name: str | None = None, base_image: str | None = None,
               python_version: tuple[int, int] | str | None = None,
