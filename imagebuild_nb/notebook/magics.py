@@ -15,7 +15,7 @@ from IPython.display import display
 from traitlets import Enum, Int, List, Unicode
 
 from imagebuild_nb.errors import ImageBuildError
-from imagebuild_nb.notebook import arguments
+from imagebuild_nb.notebook import arguments, freeze_magics
 from imagebuild_nb.notebook.live import LiveView, LogText, StatusView
 from imagebuild_nb.progress.follow import Interrupted, follow
 from imagebuild_nb.progress.model import Progress
@@ -74,6 +74,8 @@ class ImageBuildMagics(Magics):
     @line_cell_magic
     def imagebuild(self, line: str, cell: str | None = None) -> Any:
         try:
+            if cell is None and freeze_magics.handles(line):  # freeze, verify, run
+                return freeze_magics.dispatch(self, line)
             if cell is None:
                 return self._line(arguments.parse(arguments.line_parser(), line))
             return self._cell(arguments.parse(arguments.cell_parser(), line), cell)
@@ -111,11 +113,11 @@ class ImageBuildMagics(Magics):
                                       tag=args.tag, context=context)
         if args.command == "exists":
             return self._engine().check(image)
-        return self._build(image, args)
+        return self._build(image, args, cell=body)
 
     # -- commands ----------------------------------------------------------------------------------
 
-    def _build(self, image: Any, args: argparse.Namespace) -> Any:
+    def _build(self, image: Any, args: argparse.Namespace, cell: str | None = None) -> Any:
         engine = self._engine()
         build = engine.build(image, builder=args.builder, dry_run=args.dry_run,
                              force=args.force, wait=False)
@@ -124,7 +126,7 @@ class ImageBuildMagics(Magics):
             return build.dry_run
         if args.no_wait or build.done:
             return build
-        return self._follow(build)
+        return self._follow(build, cell=cell)
 
     def _remember(self, build: Any) -> None:
         """Keep the build (``status``/``logs``/``cancel`` with no argument mean the last one)
@@ -135,12 +137,12 @@ class ImageBuildMagics(Magics):
             progress = self.progress[build.id] = Progress()
             build.subscribe(progress.feed)
 
-    def _follow(self, build: Any, *, cancel: bool = True) -> Any:
+    def _follow(self, build: Any, *, cancel: bool = True, cell: str | None = None) -> Any:
         """Follow in the cell: one display of the steps, updated in place; never the whole log.
 
         A failed build is returned like any other (``b = %imagebuild build img`` sets ``b``).
         """
-        live = LiveView(build, tail=self.tail_lines)
+        live = LiveView(build, tail=self.tail_lines, cell=cell)
         try:
             follow(build, live, cancel=cancel)
         except Interrupted as stopped:
