@@ -29,11 +29,14 @@ BUILDKIT_CLI = "/usr/bin/docker"  # Debian's 20.10 CLI: BuildKit without buildx
 TRICKY = {
     "SPACES": "two  words ",
     "QUOTES": "it's \"quoted\"",
-    "SUBST": "$(touch /tmp/pwned-subst) ${HOME} $HOME",
+    # As in a Dockerfile ENV line, $NAME expands (HOME is not in the image's config: empty);
+    # \\$ keeps a dollar, and command substitution stays inert text.
+    "SUBST": "$(touch /tmp/pwned-subst) \\${HOME} \\$HOME $HOME",
     "TICKS": "`touch /tmp/pwned-ticks`",
     "SEMI": "a; touch /tmp/pwned-semi",
     "BACKSLASH": "back\\slash\\",
 }
+EXPECTED = {**TRICKY, "SUBST": "$(touch /tmp/pwned-subst) ${HOME} $HOME "}
 HOSTILE_NAME = 'a;b $(touch pwned) `x` "q" \'s\'.txt'
 
 
@@ -128,7 +131,7 @@ def test_pip_and_apt_packages_work(docker_client: docker.DockerClient, built: st
 def test_env_vars_have_exact_values(docker_client: docker.DockerClient, built: str) -> None:
     code = f"import json, os; print(json.dumps({{k: os.environ.get(k) for k in {sorted(TRICKY)}}}))"
     out = docker_client.containers.run(built, ["python", "-c", code], remove=True).decode()
-    assert json.loads(out) == TRICKY
+    assert json.loads(out) == EXPECTED
     assert "pwned" not in run(docker_client, built, "ls /tmp")
 
 
@@ -163,7 +166,7 @@ def test_buildkit_form_builds_the_same_spec(docker_client: docker.DockerClient, 
         out = run(docker_client, uri, "python -c 'import six' && jq --version && echo \"$SUBST\" "
                   "&& ls /var/lib/apt/lists | wc -l")
         version, subst, lists = out.splitlines()
-        assert version.startswith("jq-") and subst == TRICKY["SUBST"]
+        assert version.startswith("jq-") and subst == EXPECTED["SUBST"]
         assert lists == "0"  # apt lists lived in a cache mount, not in the image
         assert docker_client.images.get(uri).labels[SPEC_HASH_LABEL] == spec.spec_hash
     finally:
