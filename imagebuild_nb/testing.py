@@ -18,8 +18,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from imagebuild_nb.builders.base import BuildRequest
@@ -94,6 +96,7 @@ class ScriptedBuilder:
             if cancel.is_set():
                 yield BuildCancelled(message="cancelled by the user")
                 return
+            event = dataclasses.replace(event, time=time.time())  # stamped as it happens
             yield event
             if is_terminal(event):
                 if isinstance(event, BuildFinished):

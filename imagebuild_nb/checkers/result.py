@@ -22,9 +22,6 @@ State = Literal["exists", "missing", "unknown"]
 UNKNOWN_KINDS = ("unreachable", "denied", "rate limited", "timed out", "daemon down",
                  "registry error", "tls", "credentials", "error")
 
-_COLOURS = {"exists": "#1a7f37", "missing": "#6e7781", "unknown": "#bf8700"}
-
-
 @dataclass(frozen=True)
 class ExistenceResult:
     reference: str
@@ -89,21 +86,20 @@ class ExistenceResult:
         return text + ">"
 
     def _repr_html_(self) -> str:
-        colour = _COLOURS[self.state]
+        from imagebuild_nb.progress import html as views  # the colours every view shares
+
         label = "exists, other spec" if self.built_from_other_spec else self.state
-        badge = (
-            f'<span style="background:{colour};color:#fff;border-radius:4px;'
-            f'padding:1px 7px;font-weight:600;font-size:0.9em">{html.escape(label)}</span>'
-        )
+        badge = views.badge(self.state, label)
+        muted = views.states.muted()
         rows = [f"<code>{html.escape(self.reference)}</code>"]
         if self.digest:
             rows.append(f'<code title="{html.escape(self.digest)}">{html.escape(_short(self.digest))}</code>')
         if self.platforms:
             rows.append(html.escape(", ".join(self.platforms)))
         details = " &middot; ".join(rows)
-        reason = (f'<div style="margin-top:2px;color:#57606a">{html.escape(self.reason)}</div>'
+        reason = (f'<div style="margin-top:2px;color:{muted}">{html.escape(self.reason)}</div>'
                   if self.reason else "")
-        footer = (f'<span style="color:#57606a;font-size:0.85em"> {html.escape(self.checker)}'
+        footer = (f'<span style="color:{muted};font-size:0.85em"> {html.escape(self.checker)}'
                   f'{", cached" if self.cached else ""}, {self.elapsed * 1000:.1f} ms</span>')
         return (f'<div class="imagebuild-nb-existence" style="font-family:sans-serif">'
                 f"{badge} {details}{footer}{reason}</div>")

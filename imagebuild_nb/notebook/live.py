@@ -17,6 +17,7 @@ from imagebuild_nb.events import BuildEvent
 from imagebuild_nb.progress import html, text
 from imagebuild_nb.progress.facts import local_size
 from imagebuild_nb.progress.model import Progress, View
+from imagebuild_nb.progress.plan import shown
 
 
 class _Rendered:
@@ -36,7 +37,8 @@ def rendered(view: View, *, title: str = "", tail: int = 5, hint: str = "") -> _
     body = html.progress_html(view, tail=tail, title=title)
     plain = "\n".join(text.frame(view, tail=tail))
     if hint:
-        body += (f'<div class="imagebuild-hint" style="color: {html.states.muted()}">'
+        body += (f'<div class="imagebuild-hint" style="color: {html.states.muted()}; '
+                 'white-space: pre-line">'
                  f"{html._esc(hint)}</div>")
         plain += f"\n{hint}"
     return _Rendered(body, plain)
@@ -45,9 +47,10 @@ def rendered(view: View, *, title: str = "", tail: int = 5, hint: str = "") -> _
 class LiveView:
     """The notebook's :class:`~imagebuild_nb.progress.follow.Sink`: one display per build."""
 
-    def __init__(self, build: Any, *, tail: int = 5) -> None:
+    def __init__(self, build: Any, *, tail: int = 5, cell: str | None = None) -> None:
         self.build = build
         self.tail = tail
+        self.cell = cell  # a %%imagebuild cell's body: failures name the cell's line
         self.view: View | None = None
         self._notes: list[str] = []
         self._handle = display(_Rendered("", "starting …"), display_id=True)
@@ -69,6 +72,10 @@ class LiveView:
             self.build.size = local_size(self.build.uri)
         view = self.view or Progress().feed_all(self.build.events).view()
         hint = f"full log: %imagebuild logs {self.build.id}" if view.lines else ""
+        if self.cell is not None and view.failure is not None:
+            where = cell_line(self.cell, view)
+            if where is not None:
+                hint = f"the failing step is line {where} of this cell\n{hint}".strip()
         self.view = view
         self._update(hint=hint)
 
@@ -109,3 +116,29 @@ class LogText(str):
 
     def __repr__(self) -> str:
         return str(self)
+
+
+def cell_line(body: str, view: View) -> int | None:
+    """The line of a ``%%imagebuild`` cell holding the failing step (line 1 is the magic's).
+
+    >>> from imagebuild_nb.progress.model import Failure, StepView
+    >>> failed = StepView("2/2", "RUN make all", "failed", 1.0, 0, (), True, 2)
+    >>> view = View("failed", "", 1.0, 1, 2, (failed,), failure=Failure("boom", "2/2"))
+    >>> cell_line("FROM base\\n# build it\\nRUN make \\\\\\n    all\\n", view)
+    4
+    """
+    failed = [step for step in view.steps if step.state == "failed" and step.number is not None]
+    if not failed:
+        return None
+    wanted = shown(failed[-1].instruction)
+    lines = body.splitlines()
+    for index, line in enumerate(lines):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        joined, end = line.strip(), index
+        while joined.endswith("\\") and end + 1 < len(lines):  # continuation lines
+            end += 1
+            joined = joined[:-1] + " " + lines[end].strip()
+        if shown(joined) == wanted:
+            return index + 2  # the cell's first line is %%imagebuild
+    return None

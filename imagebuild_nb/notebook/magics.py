@@ -113,11 +113,11 @@ class ImageBuildMagics(Magics):
                                       tag=args.tag, context=context)
         if args.command == "exists":
             return self._engine().check(image)
-        return self._build(image, args)
+        return self._build(image, args, cell=body)
 
     # -- commands ----------------------------------------------------------------------------------
 
-    def _build(self, image: Any, args: argparse.Namespace) -> Any:
+    def _build(self, image: Any, args: argparse.Namespace, cell: str | None = None) -> Any:
         engine = self._engine()
         build = engine.build(image, builder=args.builder, dry_run=args.dry_run,
                              force=args.force, wait=False)
@@ -126,7 +126,7 @@ class ImageBuildMagics(Magics):
             return build.dry_run
         if args.no_wait or build.done:
             return build
-        return self._follow(build)
+        return self._follow(build, cell=cell)
 
     def _remember(self, build: Any) -> None:
         """Keep the build (``status``/``logs``/``cancel`` with no argument mean the last one)
@@ -137,12 +137,12 @@ class ImageBuildMagics(Magics):
             progress = self.progress[build.id] = Progress()
             build.subscribe(progress.feed)
 
-    def _follow(self, build: Any, *, cancel: bool = True) -> Any:
+    def _follow(self, build: Any, *, cancel: bool = True, cell: str | None = None) -> Any:
         """Follow in the cell: one display of the steps, updated in place; never the whole log.
 
         A failed build is returned like any other (``b = %imagebuild build img`` sets ``b``).
         """
-        live = LiveView(build, tail=self.tail_lines)
+        live = LiveView(build, tail=self.tail_lines, cell=cell)
         try:
             follow(build, live, cancel=cancel)
         except Interrupted as stopped:

@@ -112,7 +112,7 @@ class ImageBuildWidget(widgets.VBox):
             options=["local", "local-podman", "remote"], value="local",
             tooltips=["Build with the local Docker engine", "Build with podman on this machine",
                       remote_reason or "Build on the remote build service"],
-            style={"button_width": "4.5em"})
+            style={"button_width": "auto"})
         # One build's options: both reset after each build (tooltips say so).
         self.dry_run = widgets.Checkbox(description="dry run", indent=False,
                                         tooltip="render only, build nothing (this build only)",

@@ -75,3 +75,33 @@ def test_a_failed_build_assigns_its_result_and_shows_the_failing_step(run_notebo
     assert cell_text(notebook.cells[3]).strip() == "STATUS failed LOGS"
     status = cell_text(notebook.cells[4])
     assert "failed" in status and "Failed at step 3/4" in status
+
+
+def test_status_of_a_no_wait_build_shows_the_step_and_elapsed_time(run_notebook, busybox_base,
+                                                                   unique_name):
+    cells = [
+        SETUP.format(driver="auto"),
+        f"slow = Image.from_base({busybox_base!r}, name={unique_name!r})"
+        f".with_commands(['echo started {unique_name}; sleep 30'])",
+        "b = %imagebuild build slow --no-wait\nimport time\n"
+        f"while '{unique_name}' not in b.logs.split('started ', 1)[-1]: time.sleep(0.2)",
+        "%imagebuild status",
+        "%imagebuild cancel",
+    ]
+    notebook = run_notebook(cells)
+    status = cell_text(notebook.cells[3])
+    assert re.search(r"^Building \d+\.\ds \(1/2\)$", status, re.M), status
+    assert re.search(r"▸ \[2/2\] RUN echo started .*\s\d+\.\ds$", status, re.M), status
+    assert "cancelled" in cell_text(notebook.cells[4])
+
+
+def test_a_failing_dockerfile_cell_names_the_cells_line(run_notebook, busybox_base, unique_name):
+    cells = [
+        SETUP.format(driver="auto"),
+        f"%%imagebuild build --name {unique_name}\n"
+        f"FROM {busybox_base}\n# the steps\nRUN echo ok {unique_name}\n"
+        "RUN echo about to fail && \\\n    exit 5\n",
+    ]
+    notebook = run_notebook(cells)
+    text = cell_text(notebook.cells[1])
+    assert "Failed at step 3/3" in text and "the failing step is line 5 of this cell" in text
