@@ -3,10 +3,13 @@ database per test."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from imagebuild_nb.farm.store import FarmStore
+from tests.support.farm import AgentProcess
 from tests.support.postgres import PostgresCluster
 
 
@@ -19,3 +22,25 @@ def postgres() -> Iterator[PostgresCluster]:
 @pytest.fixture
 def database_url(postgres: PostgresCluster) -> str:
     return postgres.create_database()
+
+
+@pytest.fixture
+def farm_store(database_url: str) -> Iterator[FarmStore]:
+    store = FarmStore(database_url, context_grace=0.0)
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def agents(database_url: str, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+    started: list[AgentProcess] = []
+
+    def start(engine: str, **options: object) -> AgentProcess:
+        agent = AgentProcess(database_url, engine, tmp_path, **options)  # type: ignore[arg-type]
+        started.append(agent.start())
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
