@@ -116,6 +116,8 @@ class ImageBuild:
         self.status: Status = "running"
         self.digest: str | None = None
         self.image_id: str | None = None
+        # A multi-platform image: {platform: image digest}; ``digest`` is the index's.
+        self.platform_digests: dict[str, str] = {}
         self.dry_run: DryRun | None = None
         self.existence: Any = None  # the existence check result that led here, when one ran
         self.origin: str | None = None  # what the spec came from (e.g. a flyte.Image)
@@ -191,6 +193,7 @@ class ImageBuild:
             self._log.append(event)
             if isinstance(event, BuildFinished):
                 self.digest, self.image_id = event.digest, event.image_id
+                self.platform_digests = dict(event.platform_digests)
                 self._settle("built")
             elif isinstance(event, BuildFailed):
                 self._failed = event
@@ -376,6 +379,8 @@ class ImageBuild:
             rows.append(("from", self.origin))
         if self.digest:
             rows.append(("digest", self.digest))
+        for platform, digest in sorted(self.platform_digests.items()):
+            rows.append((platform, digest))
         if self.reason:
             rows.append(("why", self.reason))
         if self.duration is not None:

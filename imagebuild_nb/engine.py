@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from imagebuild_nb.build import DryRun, ImageBuild
+from imagebuild_nb.builders import platforms
 from imagebuild_nb.builders.base import Builder, ExistenceCheck, SubmittingBuilder
 from imagebuild_nb.builders.select import get_builder
 from imagebuild_nb.builders.target import BuildTarget
@@ -251,6 +252,7 @@ class ImageBuildEngine:
                 plan.uri, digest=existence.digest, builder=name, driver=chosen.driver,
                 existence=existence), plan)
         request = plan.request(chosen.driver, force=force, with_secrets=True)
+        chosen = platforms.for_request(chosen, request, self.settings)  # one build per platform?
         # Only to scrub them from logs: secret values are never stored or sent anywhere.
         hidden = secret_values([resolve(mount) for mount in plan.secrets])
         handle = self._annotated(ImageBuild(plan.uri, builder=name, driver=chosen.driver,
@@ -310,6 +312,7 @@ class ImageBuildEngine:
 
     def _dry_run(self, plan: BuildPlan, chosen: Builder, force: bool) -> DryRun:
         request = plan.request(chosen.driver, force=force, with_secrets=False)
+        chosen = platforms.for_request(chosen, request, self.settings)
         return DryRun(uri=plan.uri, dockerfile=request.dockerfile,
                       context_files=tuple(request.context.file_list()),
                       command=chosen.describe(request), builder=chosen.name,

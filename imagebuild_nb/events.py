@@ -114,6 +114,8 @@ class BuildFinished(BuildEvent):
     digest: str | None = None
     image_id: str | None = None
     pushed: bool = False
+    # A multi-platform build: each platform's image digest (``digest`` is the index's).
+    platform_digests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ Docker engine on the same machine.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import logging
@@ -38,10 +39,12 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
+import httpx
+
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.builders.lines import LineSplitter, readable
 from imagebuild_nb.builders.podman_output import PodmanOutputParser
-from imagebuild_nb.errors import BuilderUnavailableError
+from imagebuild_nb.errors import BuilderUnavailableError, ImageBuildError
 from imagebuild_nb.events import (
     BuildCancelled,
     BuildEvent,
@@ -50,6 +53,9 @@ from imagebuild_nb.events import (
     LogLine,
     PushProgress,
 )
+from imagebuild_nb.registry import default_keychain
+from imagebuild_nb.registry.client import RegistryClient
+from imagebuild_nb.registry.index import platform_digests
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.reference import ImageReference
 
@@ -75,6 +81,10 @@ class PodmanBuilder:
         self.runroot = runroot
         self.insecure_registries = tuple(insecure_registries)
         self.silence_timeout = silence_timeout
+
+    def builds_indexes(self) -> bool:
+        """Several platforms build into one manifest list (``--manifest``), pushed as an index."""
+        return True
 
     # -- what runs ---------------------------------------------------------------------------
     def base(self) -> list[str]:
@@ -207,7 +217,8 @@ class PodmanBuilder:
                                       step="push", lines=tuple(tail))
                     return
             yield BuildFinished(uri=request.primary_tag, digest=digest, image_id=image_id,
-                                pushed=digest is not None)
+                                pushed=digest is not None,
+                                platform_digests=self._platform_digests(request))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -254,6 +265,22 @@ class PodmanBuilder:
             process.stdout.close()
         code = process.wait()
         return "cancelled" if cancel.is_set() else code
+
+    def _platform_digests(self, request: BuildRequest) -> dict[str, str]:
+        """Each platform's image digest in the index, as the registry serves it."""
+        if len(self.platforms(request)) < 2 or not request.push:
+            return {}
+
+        async def read() -> dict[str, str]:
+            async with RegistryClient(keychain=default_keychain(),
+                                      insecure_hosts=self.insecure_registries) as client:
+                return await platform_digests(client, ImageReference.parse(request.primary_tag))
+
+        try:
+            return asyncio.run(read())
+        except (ImageBuildError, httpx.HTTPError, ValueError) as error:
+            log.warning("could not read the index of %s back: %s", request.primary_tag, error)
+            return {}
 
     def _quiet(self, args: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.base(), *args], capture_output=True, text=True, timeout=120)

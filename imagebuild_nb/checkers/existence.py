@@ -196,7 +196,8 @@ class ExistenceChecker:
     def _inputs(self, ref: RefLike, platform: str | None) -> tuple[ImageReference, str | None]:
         wanted = platform if platform is not None else self.settings.platform
         if wanted is not None:
-            wanted = str(Platform.parse(wanted))  # validate now, in the caller's frame
+            # Validate now, in the caller's frame; "a,b" asks for every one of a set.
+            wanted = ",".join(str(Platform.parse(p)) for p in wanted.split(","))
         return _parse(ref), wanted
 
     def _bound(self, count: int) -> float:

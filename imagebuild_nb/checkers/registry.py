@@ -51,8 +51,11 @@ class RegistryChecker:
         self, ref: ImageReference, *, spec_hash: str | None = None, platform: str | None = None
     ) -> ExistenceResult:
         watch = Stopwatch(ref, self.name)
-        wanted = Platform.parse(platform) if platform else None
+        wanted_all = [Platform.parse(p) for p in platform.split(",")] if platform else []
+        wanted = wanted_all[0] if len(wanted_all) == 1 else None
         try:
+            if len(wanted_all) > 1:
+                return await self._check_all(watch, ref, spec_hash, wanted_all)
             return await self._check(watch, ref, spec_hash, wanted)
         except RegistryAuthError as error:
             if _docker_hub_missing(ref, error):
@@ -117,6 +120,33 @@ class RegistryChecker:
         matches, reason = spec_hash_verdict(config, spec_hash)
         return watch.result("exists", digest=manifest.digest, platforms=platforms,
                             spec_hash_matches=matches, reason=reason)
+
+    async def _check_all(
+        self, watch: Stopwatch, ref: ImageReference, spec_hash: str | None,
+        wanted: list[Platform],
+    ) -> ExistenceResult:
+        """A multi-platform image exists only as an index holding every wanted platform; one
+        that lacks some is "missing" (so it is built), saying it is there but incomplete."""
+        manifest = await self.client.get_manifest(ref)
+        if manifest is None:
+            return watch.result("missing")
+        data = manifest.json()
+        if manifest.media_type in INDEX_TYPES or "manifests" in data:
+            entries = index_entries(data)
+        else:  # one image: its config says which platform
+            have = Platform.from_json(await self._config(ref, data))
+            entries = (Descriptor(manifest.media_type, manifest.digest, len(manifest.body),
+                                  have),) if have else ()
+        platforms = tuple(str(e.platform) for e in entries if e.platform)
+        absent = [str(w) for w in wanted
+                  if not any(e.platform and w.matches(e.platform) for e in entries)]
+        if absent:
+            return watch.result("missing", platforms=platforms, reason=(
+                f"exists, incomplete: {', '.join(absent)} missing "
+                f"(it has {', '.join(platforms) or 'no platform'})"))
+        if spec_hash is None:
+            return watch.result("exists", digest=manifest.digest, platforms=platforms)
+        return await self._index(watch, ref, manifest.digest, data, spec_hash, wanted[0])
 
     async def _index(
         self, watch: Stopwatch, ref: ImageReference, digest: str, data: dict[str, Any],

@@ -185,6 +185,19 @@ class RegistryClient:
         )
         return Manifest(digest=digest, media_type=_media_type(response) or "", body=body)
 
+    async def put_manifest(self, ref: ImageReference, body: bytes, media_type: str) -> str:
+        """PUT a manifest (or an index) under ``ref``'s tag; returns its digest, checked against
+        the registry's answer. Raises RegistryError/RegistryAuthError when refused."""
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        response = await self._send("PUT", ref, f"manifests/{ref.manifest_reference}",
+                                    headers=[("Content-Type", media_type)], content=body)
+        self._raise_for_status(response, ref)
+        answered = response.headers.get("Docker-Content-Digest")
+        if answered and answered != digest:
+            raise RegistryError(f"{ref.registry_host} stored {ref} as {answered}, not {digest}",
+                                reference=str(ref))
+        return digest
+
     async def get_blob_json(self, ref: ImageReference, digest: str) -> dict[str, Any]:
         """GET a small JSON blob (an image config). Raises RegistryError when it is absent."""
         response = await self._send("GET", ref, f"blobs/{digest}")
@@ -201,32 +214,35 @@ class RegistryClient:
 
     async def _send(
         self, method: str, ref: ImageReference, tail: str,
-        headers: list[tuple[str, str]] | None = None,
+        headers: list[tuple[str, str]] | None = None, content: bytes | None = None,
     ) -> httpx.Response:
         host = ref.registry_host
         path = f"/v2/{ref.api_repository}/{tail}"
         if host in self._schemes or not await self.hosts.is_insecure(host):
             return await self._request(method, f"{self._schemes.get(host, 'https')}://{host}{path}",
-                                       headers)
+                                       headers, content)
         # First contact with an insecure host: one request finds the scheme (HTTPS without
         # verification, else HTTP), the rest wait for it, then go concurrently.
         lock = self._probe_locks.setdefault(host, asyncio.Lock())
         async with lock:
             if host not in self._schemes:
                 try:
-                    return await self._request(method, f"https://{host}{path}", headers)
+                    return await self._request(method, f"https://{host}{path}", headers,
+                                               content)
                 except httpx.ConnectError as error:
                     if not is_tls_protocol_error(error):
                         raise
                     log.debug("%s does not speak TLS; using plain HTTP (insecure registry)", host)
                     self._schemes[host] = "http"
-        return await self._request(method, f"{self._schemes[host]}://{host}{path}", headers)
+        return await self._request(method, f"{self._schemes[host]}://{host}{path}", headers,
+                                   content)
 
     async def _request(
-        self, method: str, url: str, headers: list[tuple[str, str]] | None
+        self, method: str, url: str, headers: list[tuple[str, str]] | None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         http = next(self._next_pool)
-        request = http.build_request(method, url, headers=headers)
+        request = http.build_request(method, url, headers=headers, content=content)
         response = await http.send(request)  # not streamed: the body is read and closed
         self._schemes.setdefault(request.url.netloc.decode("ascii"), request.url.scheme)
         return response

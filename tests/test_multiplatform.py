@@ -1,0 +1,204 @@
+"""Real tier: two-platform images (linux/amd64 + linux/arm64 through qemu) with the Docker engine
+and with podman, pushed to the real plain registry as one index; existence of an incomplete
+index. Tiny busybox images: the arm64 steps run under qemu-user-static.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+
+import docker
+import httpx
+import pytest
+
+from imagebuild_nb import Image, ImageBuildEngine
+from imagebuild_nb.builders import BuildRequest, InMemoryContext
+from imagebuild_nb.builders.base import SubmittingBuilder
+from imagebuild_nb.builders.platforms import PerPlatformBuilder, for_request
+from imagebuild_nb.builders.select import get_builder
+from imagebuild_nb.errors import BuilderUnavailableError
+from imagebuild_nb.events import BuildFailed, StepStarted
+from imagebuild_nb.registry.client import RegistryClient
+from imagebuild_nb.registry.index import push_index
+from imagebuild_nb.settings import Settings
+from imagebuild_nb.spec.reference import ImageReference
+from tests.support.services import MANIFEST_TYPES, Registry
+
+pytestmark = [pytest.mark.engine, pytest.mark.registry]
+TWO = ("linux/amd64", "linux/arm64")
+ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+
+
+@pytest.fixture(scope="session")
+def multiarch_base(busybox_base: str, plain_registry: Registry) -> str:
+    """The busybox base, which scripts/multiarch.sh pushes as an amd64 + arm64 index."""
+    platforms = _index_platforms(plain_registry, busybox_base)
+    if set(TWO) - set(platforms):
+        pytest.fail(f"{busybox_base} is not an amd64+arm64 index ({platforms}); run "
+                    "scripts/multiarch.sh (scripts/test runs it)")
+    return busybox_base
+
+
+@pytest.fixture
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageBuildEngine]:
+    store = tmp_path_factory.mktemp("podman")
+    engine = ImageBuildEngine(Settings(network_mode="host", podman_root=str(store / "root"),
+                                       podman_runroot=str(store / "run")))
+    yield engine
+    engine.close()
+    if shutil.which("podman"):
+        subprocess.run(["podman", "--root", str(store / "root"), "--runroot",
+                        str(store / "run"), "system", "reset", "-f"], capture_output=True,
+                       timeout=120)
+
+
+def _manifest(registry: Registry, reference: str) -> tuple[str | None, dict[str, object]]:
+    repository, tag = reference.split("/", 1)[1].rsplit(":", 1)
+    response = httpx.get(f"{registry.url}/v2/{repository}/manifests/{tag}",
+                         headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    assert response.status_code == 200, response.text
+    return response.headers.get("Docker-Content-Digest"), response.json()
+
+
+def _index_platforms(registry: Registry, reference: str) -> list[str]:
+    _, data = _manifest(registry, reference)
+    manifests = data.get("manifests") or []
+    assert isinstance(manifests, list)
+    return sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifests)
+
+
+def _image(base: str, registry: Registry, what: str) -> Image:
+    marker = uuid.uuid4().hex
+    return (Image.from_base(base, name=f"test/multi-{what}-{marker[:8]}", registry=registry.host,
+                            platform=TWO)
+            .with_commands([f"echo {marker} && uname -m > /built-on"]))
+
+
+def _run(image: str, platform: str, *command: str) -> str:
+    done = subprocess.run(["docker", "run", "--rm", "--pull", "always", "--platform", platform,
+                           "--network", "none", image, *command],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_docker_engine_builds_one_index_with_both_platforms(
+        engine: ImageBuildEngine, multiarch_base: str, plain_registry: Registry,
+        docker_client: docker.DockerClient) -> None:
+    image = _image(multiarch_base, plain_registry, "docker")
+    dry = engine.build(image, dry_run=True).dry_run
+    assert dry is not None
+    assert "linux/amd64: " in dry.command and "linux/arm64: " in dry.command
+    assert "index of linux/amd64, linux/arm64" in dry.command
+
+    result = engine.build(image)
+    digest, data = _manifest(plain_registry, image.uri)
+    assert result.digest == digest
+    assert _index_platforms(plain_registry, image.uri) == list(TWO)
+    assert set(result.platform_digests) == set(TWO)
+    listed = {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+              for m in data["manifests"]}  # type: ignore[union-attr]
+    assert listed == result.platform_digests
+    stages = {e.stage for e in result.events if isinstance(e, StepStarted)}
+    assert set(TWO) <= stages  # per-platform progress
+    try:
+        for platform, machine in ARCH.items():
+            # The binaries run are the platform's own (arm64 under qemu), at build and run time.
+            assert _run(image.uri, platform, "uname", "-m") == machine
+            assert _run(image.uri, platform, "cat", "/built-on") == machine
+    finally:
+        for name in (image.uri, *(f"{image.uri}-{p.replace('/', '-')}" for p in TWO)):
+            subprocess.run(["docker", "rmi", "-f", name], capture_output=True, timeout=60)
+    # Found as a whole afterwards: nothing to build.
+    assert engine.check(image).exists
+    assert engine.build(image).status == "exists"
+
+
+def test_podman_builds_one_index_with_both_platforms(
+        engine: ImageBuildEngine, multiarch_base: str, plain_registry: Registry) -> None:
+    image = _image(multiarch_base, plain_registry, "podman")
+    dry = engine.build(image, builder="local-podman", dry_run=True).dry_run
+    assert dry is not None and "--platform linux/amd64,linux/arm64" in dry.command
+    assert "--manifest" in dry.command and "manifest push --all" in dry.command
+    result = engine.build(image, builder="local-podman")
+    digest, _ = _manifest(plain_registry, image.uri)
+    assert result.digest == digest
+    assert _index_platforms(plain_registry, image.uri) == list(TWO)
+    assert set(result.platform_digests) == set(TWO)
+    try:
+        assert _run(image.uri, "linux/arm64", "cat", "/built-on") == "aarch64"
+        assert _run(image.uri, "linux/amd64", "cat", "/built-on") == "x86_64"
+    finally:
+        subprocess.run(["docker", "rmi", "-f", image.uri], capture_output=True, timeout=60)
+
+
+def test_an_index_missing_a_platform_is_incomplete_and_rebuilt(
+        engine: ImageBuildEngine, multiarch_base: str, plain_registry: Registry) -> None:
+    image = _image(multiarch_base, plain_registry, "incomplete")
+    engine.build(image)
+    # Replace the tag with an index holding only the amd64 image.
+    reference = ImageReference.parse(image.uri)
+
+    async def amd64_only() -> None:
+        async with RegistryClient() as client:
+            await push_index(client, reference, [("linux/amd64", f"{reference.tag}-linux-amd64")])
+
+    asyncio.run(amd64_only())
+    assert _index_platforms(plain_registry, image.uri) == ["linux/amd64"]
+    engine.checker.invalidate()
+    found = engine.check(image)
+    assert found.state == "missing"
+    assert found.reason.startswith("exists, incomplete: linux/arm64 missing")
+    assert engine.image_exists(image) is None
+
+    rebuilt = engine.build(image)
+    assert rebuilt.status == "built" and rebuilt.reason == "missing"
+    assert _index_platforms(plain_registry, image.uri) == list(TWO)
+    subprocess.run(["docker", "rmi", "-f", *(f"{image.uri}-{p.replace('/', '-')}" for p in TWO)],
+                   capture_output=True, timeout=60)
+
+
+def test_multi_platform_without_a_registry_says_what_to_do(multiarch_base: str) -> None:
+    request = BuildRequest(dockerfile=f"FROM {multiarch_base}\n",
+                           context=InMemoryContext({"Dockerfile": f"FROM {multiarch_base}\n"}),
+                           tags=(f"test/no-registry:{uuid.uuid4().hex[:8]}",),
+                           platform="linux/amd64,linux/arm64")
+    builder = for_request(get_builder("local", Settings()), request, Settings())
+    assert isinstance(builder, PerPlatformBuilder)
+    events = list(builder.build(request, threading.Event()))
+    assert len(events) == 1 and isinstance(events[0], BuildFailed)
+    assert "needs a registry" in events[0].message and "local-podman" in events[0].lines[0]
+
+
+def test_a_builder_that_cannot_says_so_and_names_one_that_can() -> None:
+    remote = get_builder("remote", Settings(remote_url="http://127.0.0.1:9"))
+    assert isinstance(remote, SubmittingBuilder)
+    request = BuildRequest(dockerfile="FROM x\n", context=InMemoryContext({}),
+                           tags=("localhost:5001/x:1",), platform="linux/amd64,linux/arm64")
+    with pytest.raises(BuilderUnavailableError, match="cannot build a multi-platform") as caught:
+        for_request(remote, request, Settings())
+    assert "local-podman" in str(caught.value.hint)
+    single = BuildRequest(dockerfile="FROM x\n", context=InMemoryContext({}),
+                          tags=("localhost:5001/x:1",), platform="linux/arm64")
+    assert for_request(remote, single, Settings()) is remote
+
+
+def test_index_document_follows_its_entries() -> None:
+    from imagebuild_nb.registry.index import IndexEntry, index_document
+
+    body, media_type = index_document([
+        IndexEntry("linux/amd64", "sha256:" + "a" * 64, 5,
+                   "application/vnd.docker.distribution.manifest.v2+json"),
+        IndexEntry("linux/arm64/v8", "sha256:" + "b" * 64, 6,
+                   "application/vnd.docker.distribution.manifest.v2+json")])
+    assert media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+    document = json.loads(body)
+    assert document["mediaType"] == media_type
+    assert document["manifests"][1]["platform"] == {"architecture": "arm64", "os": "linux",
+                                                    "variant": "v8"}
