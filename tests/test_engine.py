@@ -69,9 +69,9 @@ class FakeChecker:
 def _engine(monkeypatch: pytest.MonkeyPatch, state: str, *, reason: str | None = None,
             delay: float = 0.0, **settings: Any) -> tuple[ImageBuildEngine, FakeBuilder, FakeChecker]:
     builder, checker = FakeBuilder(delay), FakeChecker(state, reason)
-    monkeypatch.setattr("imagebuild_nb.engine.get_builder", lambda name, s: builder)
-    engine = ImageBuildEngine(Settings(**settings))
-    engine._checker = checker
+    # The engine's parts are injected: no module global is patched.
+    engine = ImageBuildEngine(Settings(**settings), builders={"local": builder},
+                              checker=checker)  # type: ignore[arg-type]
     return engine, builder, checker
 
 
