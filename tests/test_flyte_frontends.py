@@ -50,3 +50,13 @@ def test_command_takes_a_module_variable_holding_a_flyte_image(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert plan["status"] == "dry-run" and 'PATH="/opt/x:$PATH"' in plan["dry_run"]["dockerfile"]
+
+
+def test_widget_shows_the_uri_that_will_be_built_for_a_flyte_image() -> None:
+    from imagebuild_nb import as_image
+    from imagebuild_nb.notebook.widget import ImageBuildWidget
+
+    fimg = flyte.Image.from_base(MIRRORED_BUSYBOX).clone(name="test/widget-flyte",
+                                                         extendable=True).with_commands(["true"])
+    widget = ImageBuildWidget(fimg, flush_interval=None)
+    assert widget.uri == as_image(fimg).uri != fimg.uri  # Flyte's own tag is an md5 of less

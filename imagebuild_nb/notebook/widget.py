@@ -83,6 +83,9 @@ class ImageBuildWidget(widgets.VBox):
                  settings: Settings | None = None, flush_interval: float | None = 0.25,
                  tail_lines: int = 120, log_max_bytes: int = 64 * 1024 * 1024,
                  queue_limit: int = 20_000, **kwargs: Any) -> None:
+        from imagebuild_nb.spec.flyte import from_flyte, is_flyte_image
+
+        image = from_flyte(image) if is_flyte_image(image) else image  # show the URI we build
         self._image = image
         self._engine = engine
         # Bounded, so a producer faster than the flusher waits instead of filling memory
