@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from imagebuild_nb.builders.target import BuildTarget
 from imagebuild_nb.errors import BuilderUnavailableError, SpecError
@@ -34,9 +34,6 @@ if TYPE_CHECKING:
     from imagebuild_nb.builders.base import BuildRequest
     from imagebuild_nb.spec.convert import ImageLike
     from imagebuild_nb.spec.identity import Snapshot
-
-# What the engine accepts: an Image, a flyte.Image, or a ready BuildTarget (own Dockerfile).
-EngineInput = Any  # Image | flyte.Image | BuildTarget; see ImageLike
 
 
 @dataclass(frozen=True)
