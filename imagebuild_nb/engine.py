@@ -39,8 +39,10 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from imagebuild_nb.build import DryRun, ImageBuild
 from imagebuild_nb.builders import platforms
 from imagebuild_nb.builders.base import Builder, ExistenceCheck, SubmittingBuilder
+from imagebuild_nb.builders.own_store import ChecksOwnStore
 from imagebuild_nb.builders.select import get_builder
 from imagebuild_nb.builders.target import BuildTarget
+from imagebuild_nb.spec.reference import ImageReference
 from imagebuild_nb.errors import BuilderUnavailableError, ImageBuildError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildFinished, BuildStarted, LogLine
 from imagebuild_nb.plan import BuildPlan
@@ -287,6 +289,11 @@ class ImageBuildEngine:
             chosen = self.builder(builder)
             if isinstance(chosen, SubmittingBuilder):
                 return chosen.check(plan.uri, spec_hash=plan.check_spec_hash, platform=platform)
+            # No registry: the image stays in the builder's own store (podman's), not dockerd's.
+            if (isinstance(chosen, ChecksOwnStore)
+                    and ImageReference.parse(plan.uri).registry is None):
+                return chosen.check_store(plan.uri, spec_hash=plan.check_spec_hash,
+                                          platform=platform)
         return self.checker.check(plan.uri, spec_hash=plan.check_spec_hash, platform=platform)
 
     def _why_build(self, plan: BuildPlan, force: bool, builder: str) -> tuple[str | None, Any]:

@@ -44,6 +44,8 @@ import httpx
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.builders.lines import LineSplitter, readable
 from imagebuild_nb.builders.podman_output import PodmanOutputParser
+from imagebuild_nb.checkers.base import Stopwatch, spec_hash_verdict
+from imagebuild_nb.checkers.result import ExistenceResult
 from imagebuild_nb.errors import BuilderUnavailableError, ImageBuildError
 from imagebuild_nb.events import (
     BuildCancelled,
@@ -160,6 +162,35 @@ class PodmanBuilder:
         if done.returncode != 0:
             why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise BuilderUnavailableError(f"podman does not work here: {why[0]}", hint=PODMAN_HINT)
+
+    # -- existence in podman's own store (images that name no registry) ------------------------
+    def check_store(self, reference: str, *, spec_hash: str | None = None,
+                    platform: str | None = None) -> ExistenceResult:
+        ref = ImageReference.parse(reference)
+        watch = Stopwatch(ref, "podman store")
+        try:
+            done = self._quiet(["image", "inspect", "--format", "json", reference])
+        except FileNotFoundError:
+            return watch.unknown(f"daemon down: podman not found ({self.podman!r})")
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return watch.unknown(f"error: podman image inspect failed ({error})")
+        if done.returncode != 0:
+            if "image not known" in done.stderr or "no such image" in done.stderr.lower():
+                return watch.result("missing")
+            return watch.unknown(f"error: podman image inspect: {done.stderr.strip()[-300:]}")
+        try:
+            data = json.loads(done.stdout)[0]
+        except (ValueError, IndexError, KeyError) as error:
+            return watch.unknown(f"error: podman image inspect printed no image ({error})")
+        have = "/".join(p for p in (data.get("Os"), data.get("Architecture")) if p)
+        if platform and "," not in platform and have and have != platform:
+            return watch.result("missing", platforms=(have,),
+                                reason=f"the image is for {have}, not {platform}")
+        matches, reason = spec_hash_verdict({"config": {"Labels": data.get("Labels") or {}}},
+                                            spec_hash)
+        return watch.result("exists", digest=data.get("Digest") or data.get("Id"),
+                            platforms=(have,) if have else (), spec_hash_matches=matches,
+                            reason=reason)
 
     # -- building ----------------------------------------------------------------------------
     def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:

@@ -196,3 +196,23 @@ def test_every_face_offers_local_podman() -> None:
         assert "local-podman" in widget.builder.options
     finally:
         widget.close()
+
+
+@pytest.mark.engine
+def test_without_a_registry_podmans_own_store_is_checked(
+        podman_store: tuple[str, str], busybox_base: str) -> None:
+    root, runroot = podman_store
+    engine = ImageBuildEngine(Settings(podman_root=root, podman_runroot=runroot,
+                                       network_mode="host"))
+    try:
+        image = (Image.from_base(busybox_base, name=f"test/podman-local-{uuid.uuid4().hex[:8]}")
+                 .with_commands([f"echo {uuid.uuid4().hex}"]))
+        assert engine.build(image, builder="local-podman").status == "built"
+        again = engine.build(image, builder="local-podman")
+        assert again.status == "exists" and again.existence.checker == "podman store"
+        missing = image.with_commands(["echo other"])
+        assert engine.build(missing, builder="local-podman", dry_run=True).dry_run is not None
+        checked = PodmanBuilder(root=root, runroot=runroot).check_store(missing.uri)
+        assert checked.state == "missing"
+    finally:
+        engine.close()
