@@ -13,21 +13,22 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from imagebuild_nb.freeze.environment import Distribution, Environment, Origin, read_environment
-from imagebuild_nb.freeze.select import TOOLING, imported_top_level, select
+from imagebuild_nb.freeze.select import TOOLING, imported_top_level, left_out_imported, select
 from imagebuild_nb.freeze.spec import OnLocal, freeze_image
 
 if TYPE_CHECKING:
     from imagebuild_nb.spec.image import Image
 
 __all__ = ["TOOLING", "Distribution", "Environment", "Origin", "freeze_image",
-           "from_environment", "imported_modules", "imported_top_level", "read_environment",
-           "select"]
+           "from_environment", "imported_modules", "imported_top_level", "left_out_imported",
+           "pinned_names", "read_environment", "select"]
 
 
 def from_environment(*, name: str | None = None, registry: str | None = None,
                      only_imported: bool = False, modules: Iterable[str] | None = None,
                      include_tooling: bool = False, exclude: Sequence[str] = (),
-                     on_local: OnLocal = "ship", index_url: str | None = None,
+                     include: Sequence[str] = (), on_local: OnLocal = "ship",
+                     index_url: str | None = None,
                      extra_index_urls: Sequence[str] = (),
                      path: Sequence[str] | None = None) -> Image:
     """An Image of this Python environment: the same Python minor version on the default base
@@ -36,15 +37,16 @@ def from_environment(*, name: str | None = None, registry: str | None = None,
     ``only_imported``: only the distributions providing imported modules (``modules``, by
     default this process's ``sys.modules``) and what they require. The kernel, Jupyter, this
     project and the installers are left out unless ``include_tooling`` (or a kept
-    distribution requires them). ``exclude`` leaves out distributions by name. Local project
-    folders are shipped as source layers (``on_local="ship"``) or refused with their names
+    distribution requires them); :func:`left_out_imported` names those that provide imported
+    modules, and ``include`` adds any by name. ``exclude`` leaves out distributions by name.
+    Local project folders are shipped as source layers (``on_local="ship"``) or refused with their names
     (``"error"``); VCS installs keep their URL and commit. ``path`` reads another
     ``site-packages`` instead of ``sys.path``.
     """
     env = read_environment(path)
     return freeze_image(env, name=name, registry=registry, only_imported=only_imported,
                         modules=modules, include_tooling=include_tooling, exclude=exclude,
-                        on_local=on_local, index_url=index_url,
+                        include=include, on_local=on_local, index_url=index_url,
                         extra_index_urls=extra_index_urls)
 
 
@@ -58,10 +60,7 @@ def imported_modules(image: Image | None = None, *, env: Environment | None = No
     env = env or read_environment()
     kept = select(env)
     if image is not None:
-        kept = set()
-        for layer in image.layers:
-            for text in getattr(layer, "packages", ()):
-                kept.add(_requirement_name(text))
+        kept = pinned_names(image)
     result: dict[str, tuple[str, str] | None] = {}
     for module in sorted(imported_top_level(modules)):
         providers = env.providers(module)
@@ -74,8 +73,11 @@ def imported_modules(image: Image | None = None, *, env: Environment | None = No
     return result
 
 
-def _requirement_name(text: str) -> str:
+def pinned_names(image: Image) -> set[str]:
+    """Canonical names of the distributions an image's pip layers install."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    return canonicalize_name(Requirement(text).name)
+    return {canonicalize_name(Requirement(text).name)
+            for layer in image.layers for text in getattr(layer, "packages", ())
+            if isinstance(text, str)}

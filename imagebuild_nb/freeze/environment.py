@@ -7,6 +7,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,14 +57,22 @@ class Distribution:
         wanted = [""] + sorted(set(extras))
         result = []
         for text in self.requires:
-            try:
-                requirement = Requirement(text)
-            except InvalidRequirement:
+            requirement = _requirement(text)
+            if requirement is None:
                 continue  # broken metadata of someone else's package: nothing to follow
             marker = requirement.marker
             if marker is None or any(marker.evaluate({"extra": extra}) for extra in wanted):
                 result.append(requirement)
         return result
+
+
+@functools.lru_cache(maxsize=8192)
+def _requirement(text: str) -> Requirement | None:
+    # Parsed once per text: roots and closures walk the same requirements several times.
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,15 +93,16 @@ def read_environment(path: Sequence[str] | None = None) -> Environment:
         else metadata.distributions()
     distributions: dict[str, Distribution] = {}
     for dist in found:
-        raw_name = dist.metadata["Name"]
+        meta = dist.metadata  # parsed on every access: once per distribution here
+        raw_name = meta["Name"]
         if not raw_name:
             continue
         name = canonicalize_name(raw_name)
         if name in distributions:
             continue
         distributions[name] = Distribution(
-            name=name, display_name=raw_name, version=dist.version,
-            requires=tuple(dist.requires or ()), modules=_top_level(dist),
+            name=name, display_name=raw_name, version=meta["Version"],
+            requires=tuple(meta.get_all("Requires-Dist") or ()), modules=_top_level(dist),
             origin=_origin(dist.read_text("direct_url.json")),
             requested=dist.read_text("REQUESTED") is not None)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"

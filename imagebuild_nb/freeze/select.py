@@ -76,13 +76,33 @@ def imported_top_level(modules: Iterable[str] | None = None) -> set[str]:
 
 def select(env: Environment, *, only_imported: bool = False,
            modules: Iterable[str] | None = None, include_tooling: bool = False,
-           exclude: Iterable[str] = ()) -> set[str]:
-    """Canonical names of the distributions to freeze."""
-    full = closure(env, roots(env, include_tooling=include_tooling))
+           exclude: Iterable[str] = (), include: Iterable[str] = ()) -> set[str]:
+    """Canonical names of the distributions to freeze (``include``: more roots by name)."""
+    unknown = sorted(name for name in include if canonicalize_name(name) not in env.distributions)
+    if unknown:
+        from imagebuild_nb.errors import FreezeError
+
+        raise FreezeError(f"include: {unknown} are not installed here", distributions=unknown,
+                          argument="include", hint="name installed distributions (pip list)")
+    full = closure(env, roots(env, include_tooling=include_tooling) | set(include))
     if only_imported:
         wanted = imported_top_level(modules)
         providers = {dist.name for dist in env.distributions.values()
                      if wanted.intersection(dist.modules)}
         full = closure(env, providers & full) if not include_tooling else closure(env, providers)
+        full |= closure(env, include)
     dropped = {canonicalize_name(name) for name in exclude}
     return full - dropped
+
+
+def left_out_imported(env: Environment, chosen: set[str],
+                      modules: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Distributions left out of a freeze that provide imported modules (distribution ->
+    modules): the kernel's own (tornado, zmq) and any the user's code may rely on that only
+    came as a dependency of the tooling. Named, so nothing is dropped silently."""
+    left: dict[str, list[str]] = {}
+    for module in sorted(imported_top_level(modules)):
+        for dist in env.providers(module):
+            if dist.name not in chosen:
+                left.setdefault(dist.display_name, []).append(module)
+    return left

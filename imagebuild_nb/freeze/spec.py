@@ -75,15 +75,15 @@ def plan_freeze(env: Environment, names: Iterable[str], *, on_local: OnLocal = "
 def freeze_image(env: Environment, *, name: str | None = None, registry: str | None = None,
                  only_imported: bool = False, modules: Iterable[str] | None = None,
                  include_tooling: bool = False, exclude: Sequence[str] = (),
-                 on_local: OnLocal = "ship", index_url: str | None = None,
-                 extra_index_urls: Sequence[str] = ()) -> Image:
+                 include: Sequence[str] = (), on_local: OnLocal = "ship",
+                 index_url: str | None = None, extra_index_urls: Sequence[str] = ()) -> Image:
     from imagebuild_nb.spec.image import Image
 
     if on_local not in ("ship", "error"):
         raise FreezeError(f"on_local={on_local!r} is not one of 'ship', 'error'",
                           argument="on_local")
     chosen = select(env, only_imported=only_imported, modules=modules,
-                    include_tooling=include_tooling, exclude=exclude)
+                    include_tooling=include_tooling, exclude=exclude, include=include)
     parts = plan_freeze(env, chosen, on_local=on_local)
     image = Image.from_debian_base(python_version=env.python_version, name=name,
                                    registry=registry)

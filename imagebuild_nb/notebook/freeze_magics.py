@@ -1,8 +1,10 @@
 """``%imagebuild freeze | verify | run``: from the kernel's environment to a proven image.
 
     %imagebuild freeze NAME [--only-imported] [--registry R] [--image-name N]
-                            [--exclude DIST ...] [--include-tooling] [--refuse-local]
-        Freeze this kernel's environment into an Image held in the variable NAME.
+                            [--exclude DIST ...] [--include DIST ...] [--include-tooling]
+                            [--refuse-local]
+        Freeze this kernel's environment into an Image held in the variable NAME; names the
+        imported modules whose distributions were left out as kernel tooling.
     %imagebuild verify IMAGE [MODULE ...]
         Import every top-level module this kernel imported (or those given) in a container
         of IMAGE (built already): same version / different version / fails, per module.
@@ -42,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     freeze.add_argument("--image-name", default=None,
                         help="repository name (default: NAME with '_' as '-')")
     freeze.add_argument("--exclude", nargs="+", default=[], metavar="DIST")
+    freeze.add_argument("--include", nargs="+", default=[], metavar="DIST",
+                        help="keep these too (e.g. a tooling dependency the code imports)")
     freeze.add_argument("--include-tooling", action="store_true",
                         help="keep ipykernel, Jupyter, this project and the installers")
     freeze.add_argument("--refuse-local", action="store_true",
@@ -90,10 +94,23 @@ def _freeze(magics: Any, args: argparse.Namespace) -> Any:
         name=args.image_name or args.variable.replace("_", "-").lower(),
         registry=args.registry or magics.settings().registry,
         only_imported=args.only_imported, exclude=tuple(args.exclude),
-        include_tooling=args.include_tooling,
+        include=tuple(args.include), include_tooling=args.include_tooling,
         on_local="error" if args.refuse_local else "ship")
     magics.shell.user_ns[args.variable] = image
+    _note_left_out(image)
     return image
+
+
+def _note_left_out(image: Any) -> None:
+    """Name the imported modules whose distributions the freeze left out (kernel tooling or
+    only its dependencies), so a module the code needs is never dropped silently."""
+    from imagebuild_nb.freeze import left_out_imported, pinned_names, read_environment
+
+    left = left_out_imported(read_environment(), pinned_names(image))
+    if left:
+        listed = ", ".join(f"{dist} ({', '.join(mods)})" for dist, mods in sorted(left.items()))
+        print(f"Left out as kernel tooling (or only needed by it), though imported: {listed}.\n"
+              "If the code needs one: %imagebuild freeze ... --include DIST")
 
 
 def _image(magics: Any, text: str) -> Any:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imagebuild_nb.freeze import read_environment, select
+import pytest
+
+from imagebuild_nb.errors import FreezeError
+from imagebuild_nb.freeze import left_out_imported, read_environment, select
 from tests.freeze.conftest import write_dist
 
 
@@ -62,3 +65,18 @@ def test_exclude_leaves_out_named_distributions(site: Path) -> None:
     _kernel_like(site)
     env = read_environment([str(site)])
     assert "chardet" not in select(env, exclude=["Chardet"])
+
+
+def test_imported_modules_of_left_out_distributions_are_named_and_can_be_included(
+        site: Path) -> None:
+    _kernel_like(site)
+    env = read_environment([str(site)])
+    chosen = select(env)
+    # tornado is the kernel's; docker came only with this project, yet the code imports it.
+    assert left_out_imported(env, chosen, ["yaml", "tornado", "docker"]) == {
+        "tornado": ["tornado"], "docker": ["docker"]}
+    assert select(env, include=["docker"]) == chosen | {"docker"}
+    assert "docker" in select(env, only_imported=True, modules=["yaml"], include=["Docker"])
+    with pytest.raises(FreezeError, match="not installed") as error:
+        select(env, include=["nope"])
+    assert error.value.distributions == ("nope",)

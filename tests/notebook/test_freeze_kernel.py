@@ -55,7 +55,8 @@ def test_freeze_build_verify_and_run_in_a_real_kernel(
     marker = uuid.uuid4().hex
     cells = [
         "%load_ext imagebuild_nb\nimport sys\nprint('PY', sys.version_info[:2])",
-        "import yaml, six, ibnb_editable_demo",
+        # requests came only as a dependency of this project (docker-py), not by the user.
+        "import yaml, six, ibnb_editable_demo, requests",
         f"%imagebuild freeze frozen --image-name {unique_name}",
         "print('URI', frozen.uri)\nprint('LAYERS', [type(l).__name__ for l in frozen.layers])\n"
         "print('UV', 'uv pip install' in frozen.dockerfile())",
@@ -80,6 +81,8 @@ def test_freeze_build_verify_and_run_in_a_real_kernel(
     uri = _marked(texts[3], "URI")
     remove_images.append(uri)
     assert _marked(texts[3], "LAYERS") == "['PipPackages', 'SourceFolder', 'PipPackages']"
+    note = _marked(texts[2], "Left out as kernel tooling (or only needed by it), though imported:")
+    assert "requests (requests)" in note and "--include DIST" in texts[2]
     assert _marked(texts[3], "UV") == "True"
     assert _marked(texts[4], "BUILT") == "built", texts[4]
     # Every imported module of the kernel's installs, with the kernel's version.
