@@ -9,6 +9,7 @@ the failing step open.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from IPython.display import display
@@ -77,14 +78,15 @@ class LiveView:
             if where is not None:
                 hint = f"the failing step is line {where} of this cell\n{hint}".strip()
         self.view = view
-        self._update(hint=hint)
+        self._update(hint=hint, script=finished_script(view))
 
-    def _update(self, hint: str = "") -> None:
+    def _update(self, hint: str = "", script: str = "") -> None:
         if self._handle is None or self.view is None:
             return
         notes = "\n".join(self._notes)
         bundle = rendered(self.view, title=self.build.uri, tail=self.tail,
                           hint="\n".join(x for x in (notes, hint) if x))
+        bundle.html += script
         self._handle.update(bundle)
 
 
@@ -142,3 +144,23 @@ def cell_line(body: str, view: View) -> int | None:
         if shown(joined) == wanted:
             return index + 2  # the cell's first line is %%imagebuild
     return None
+
+
+_MARK = {"built": "✓", "failed": "✗", "cancelled": "■"}
+
+
+def finished_script(view: View) -> str:
+    """Tell a user who looked away that the build ended: the tab's title (until they come back)
+    and, where the browser already allows notifications, a notification. Runs once, in trusted
+    output only (JupyterLab and Notebook 7 run scripts of outputs they produced themselves)."""
+    if not view.finished:
+        return ""
+    text = json.dumps(f"{_MARK.get(view.status, '')} {view.header}".strip())
+    return ("<script>(() => { if (!document.hidden && document.hasFocus()) return;"
+            f"const text = {text}, title = document.title; document.title = text + ' · ' + title;"
+            "const back = () => { if (!document.hidden) { document.title = title;"
+            "document.removeEventListener('visibilitychange', back); } };"
+            "document.addEventListener('visibilitychange', back); window.addEventListener("
+            "'focus', () => { document.title = title; }, {once: true});"
+            "if (window.Notification && Notification.permission === 'granted') {"
+            "new Notification('imagebuild', {body: text}); } })();</script>")

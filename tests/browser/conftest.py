@@ -153,6 +153,14 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
     context.close()
+    if "lab" in request.fixturenames:  # one server for the session: stop this test's kernels
+        _shutdown_kernels(request.getfixturevalue("lab"))
+
+
+def _shutdown_kernels(lab: Lab) -> None:
+    params = {"token": lab.token}
+    for kernel in httpx.get(f"{lab.url}/api/kernels", params=params, timeout=30).json():
+        httpx.delete(f"{lab.url}/api/kernels/{kernel['id']}", params=params, timeout=30)
 
 
 def open_and_run(page: object, lab: Lab, cells: list[str], *, run: int | None = None,
@@ -175,7 +183,10 @@ def run_cell(page: object, index: int, *, attempts: int = 20) -> None:
     """Run cell ``index`` (0-based); retried while the kernel is not ready to take it."""
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)  # type: ignore[attr-defined]
     prompt = cell.locator(".jp-InputPrompt")
+    accept = page.locator(".jp-Dialog .jp-mod-accept")  # type: ignore[attr-defined]
     for _ in range(attempts):
+        if accept.count():  # "select a kernel" may come up late when other kernels run
+            accept.first.click()
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")  # type: ignore[attr-defined]
         try:

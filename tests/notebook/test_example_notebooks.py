@@ -107,7 +107,7 @@ def test_widget_tour_goes_missing_built_exists_and_cancels(examples_env, example
     uri = output(notebook, "img.uri").strip().strip("'")
     assert uri.startswith(f"{examples_registry.host}/examples/widget-tour:")
     shown = output(notebook, "w = %imagebuild widget img")
-    assert uri in shown and "unknown" in shown  # the widget's plain-text view before any click
+    assert uri in shown and "not-checked" in shown  # the widget's plain text before any click
     assert "after Check: missing" in output(notebook, "w.check_button.click()")
     assert "after a dry-run Build: dry-run" in output(notebook, "w.dry_run.value = True")
     built = output(notebook, "w.build_button.click()", nth=1)
