@@ -102,9 +102,10 @@ class PodmanBuilder:
         hosts = {ImageReference.parse(tag).registry or "" for tag in request.tags}
         for line in request.dockerfile.splitlines():
             words = line.split()
-            if len(words) >= 2 and words[0].upper() == "FROM" and "/" in words[-1]:
+            if len(words) >= 2 and words[0].upper() == "FROM":
                 image = next((w for w in words[1:] if not w.startswith("--")), "")
-                hosts.add(image.split("/", 1)[0])
+                if "/" in image:
+                    hosts.add(image.split("/", 1)[0])
         return any(h.startswith(_LOOPBACK) or h in self.insecure_registries for h in hosts if h)
 
     def platforms(self, request: BuildRequest) -> list[str]:

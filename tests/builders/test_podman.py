@@ -174,6 +174,9 @@ def test_describe_names_tls_and_push() -> None:
     assert "--tls-verify=false" in text and "podman push --tls-verify=false" in text
     remote = _request("registry.example.com/busybox:1", "RUN true\n", "registry.example.com/x:1")
     assert "--tls-verify" not in PodmanBuilder("podman").describe(remote)
+    staged = _request("localhost:5001/library/busybox:latest AS base", "FROM base\n",
+                      "registry.example.com/x:1")
+    assert "--tls-verify=false" in PodmanBuilder("podman").describe(staged)
 
 
 def test_parser_reads_platform_prefixed_steps() -> None:
