@@ -31,7 +31,7 @@ from imagebuild_nb.build import RemoteRun
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, ServiceError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildStarted, is_terminal
-from imagebuild_nb.service.sse import parse_sse
+from imagebuild_nb.wire import parse_sse, paths
 from imagebuild_nb.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-API = "/imagebuild/api"
 _CHUNK = 1 << 20
 _SERVICE_HINT = (
     "start the service on a host with Docker (`jupyter imagebuild --port 8890`) and set "
@@ -89,24 +88,24 @@ class RemoteBuildClient:
 
     # -- plain calls -----------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        return self._json("GET", f"{API}/health")
+        return self._json("GET", paths.health)
 
     def get(self, build_id: str) -> dict[str, Any]:
-        return self._json("GET", f"{API}/builds/{build_id}")
+        return self._json("GET", paths.build(build_id))
 
     def cancel(self, build_id: str) -> dict[str, Any]:
-        return self._json("POST", f"{API}/builds/{build_id}/cancel")
+        return self._json("POST", paths.cancel(build_id))
 
     def exists(self, reference: str, **options: str) -> dict[str, Any]:
         """The service's tri-state answer (checked with the service's registry credentials);
         ``options``: ``spec_hash``, ``platform``."""
-        return self._json("GET", f"{API}/existence", params={"reference": reference, **options})
+        return self._json("GET", paths.existence, params={"reference": reference, **options})
 
     def upload_context(self, request: BuildRequest) -> str:
         """Send the request's context tar unless the service has it already; its digest."""
         with tempfile.SpooledTemporaryFile(max_size=32 * _CHUNK) as spool:
             digest, size = _write_tar(request, spool)
-            path = f"{API}/contexts/{digest}"
+            path = paths.context(digest)
             if self._request("HEAD", path, allow={404}).status_code == 200:
                 return digest
             spool.seek(0)
@@ -133,7 +132,7 @@ class RemoteBuildClient:
         }
         if spec is not None:
             body["spec"] = spec
-        record = self._json("POST", f"{API}/builds", json=body)
+        record = self._json("POST", paths.builds, json=body)
         return self._run(record)
 
     def submit_request(self, request: BuildRequest, *, spec: dict[str, Any] | None = None) -> RemoteRun:
@@ -205,7 +204,7 @@ class RemoteBuildClient:
         headers = {"Accept": "text/event-stream", "Last-Event-ID": str(after)}
         try:
             with self._http.stream(
-                "GET", f"{API}/builds/{build_id}/events", headers=headers
+                "GET", paths.events(build_id), headers=headers
             ) as response:
                 if response.status_code != 200:
                     response.read()
@@ -218,8 +217,8 @@ class RemoteBuildClient:
         links = record.get("links") or {}
         return RemoteRun(
             id=record["id"],
-            url=self.url + str(links.get("page", f"/imagebuild/builds/{record['id']}")),
-            api_url=self.url + str(links.get("self", f"{API}/builds/{record['id']}")),
+            url=self.url + str(links.get("page", paths.page(record["id"]))),
+            api_url=self.url + str(links.get("self", paths.build(record["id"]))),
             deduplicated=bool(record.get("deduplicated", False)),
         )
 

@@ -41,6 +41,7 @@ from imagebuild_nb.events import (
     BuildFinished,
     is_terminal,
 )
+from imagebuild_nb.service.archive import ArchiveTooLargeError
 from imagebuild_nb.wire import BuildInfo, BuildStatus
 
 EVENTS_CHANNEL = "imagebuild_events"
@@ -117,7 +118,7 @@ class FencedError(RuntimeError):
     or the build has already ended: the write was refused and nothing changed."""
 
 
-class ContextTooLargeError(ValueError):
+class ContextTooLargeError(ArchiveTooLargeError):
     """A context is larger than the farm stores (``max_context_bytes``)."""
 
 

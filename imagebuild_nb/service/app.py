@@ -26,11 +26,12 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from tornado.ioloop import PeriodicCallback
-from traitlets import Float, Int, Type, Unicode, default
+from traitlets import Bool, Float, Int, Type, Unicode, default
 
 from imagebuild_nb.checkers import ExistenceChecker
 from imagebuild_nb.service import handlers
 from imagebuild_nb.service.archive import ArchiveLimits
+from imagebuild_nb.service.backend import BuildBackend, LocalBackend
 from imagebuild_nb.service.engine_runner import EngineRunner
 from imagebuild_nb.service.manager import DEFAULT_CONTEXT_RETENTION, BuildManager
 from imagebuild_nb.service.page import BuildPageHandler
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 API = "/imagebuild/api"
 PRUNE_INTERVAL = 3600.0  # seconds between sweeps of unused uploaded contexts
+FARM_MAINTAIN_INTERVAL = 5.0  # a farm replica's upkeep: expired leases, unused contexts
 ID = handlers.BUILD_ID
 
 
@@ -76,6 +78,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
     load_other_extensions = False
     serverapp_class = ImageBuildServerApp  # standalone only: see ImageBuildServerApp
     _pruner: PeriodicCallback | None = None
+    backend: BuildBackend
     # Standalone, the service is an API server: loopback and no browser unless told otherwise.
     serverapp_config = {"ip": "127.0.0.1", "open_browser": False}
 
@@ -120,11 +123,35 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
         "Engine API.",
     ).tag(config=True)
 
+    database_url = Unicode(
+        "",
+        help="PostgreSQL URL of a build farm (needs the farm extra). Set, this service is one of "
+        "N stateless replicas over that database and imagebuild-agent processes on the engines "
+        "build; empty (the default), it builds here with sqlite and the local engine. Default: "
+        "IMAGEBUILD_NB_DATABASE_URL.",
+    ).tag(config=True)
+    farm_listen = Bool(
+        True, help="Farm replicas: wake event streams by LISTEN/NOTIFY (off: poll only)."
+    ).tag(config=True)
+    farm_max_context_bytes = Int(
+        256 * 1024**2, help="Farm replicas: largest build context stored in the database."
+    ).tag(config=True)
+    farm_context_grace = Float(
+        600.0, help="Farm replicas: seconds an unused context stays after its last build."
+    ).tag(config=True)
+
+    @default("database_url")
+    def _database_url_from_env(self) -> str:
+        return os.environ.get("IMAGEBUILD_NB_DATABASE_URL", "")
+
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "imagebuild", "service")
 
     def initialize_settings(self) -> None:
+        if self.database_url:
+            self._initialize_farm()
+            return
         store = BuildStore(Path(self.state_dir))
         token = getattr(self.serverapp.identity_provider, "token", None) if self.serverapp else None
         secrets = [token, *docker_config_secrets()]
@@ -139,21 +166,46 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
             context_retention=self.context_retention,
         )
         self.manager = manager
+        self.backend = LocalBackend(manager)
+        self._common_settings(imagebuild_manager=manager)
+        self.log.info(
+            "imagebuild service: state in %s, %d concurrent builds, runner %s",
+            self.state_dir,
+            self.max_concurrent_builds,
+            manager.runner.name,
+        )
+
+    def _initialize_farm(self) -> None:
+        # Imported only here: the embedded default never loads psycopg.
+        from imagebuild_nb.farm.backend import FarmBackend
+        from imagebuild_nb.farm.store import FarmStore
+
+        store = FarmStore(self.database_url, max_context_bytes=self.farm_max_context_bytes,
+                          context_grace=self.farm_context_grace)
+        uploads = Path(self.state_dir) / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        self.backend = FarmBackend(
+            store,
+            archive_limits=ArchiveLimits(
+                max_files=self.max_context_files, max_unpacked_bytes=self.max_unpacked_bytes
+            ),
+            upload_dir=uploads,
+            listen=self.farm_listen,
+        )
+        self._common_settings()
+        self.log.info("imagebuild service: farm replica on %s", _redacted_url(self.database_url))
+
+    def _common_settings(self, **extra: Any) -> None:
         settings = Settings.from_env(network_mode=self.network_mode)
         self.settings.update(
-            imagebuild_manager=manager,
+            imagebuild_backend=self.backend,
+            **extra,
             imagebuild_settings=settings,
             imagebuild_checker=ExistenceChecker(settings),
             imagebuild_config={
                 "max_upload_bytes": self.max_upload_bytes,
                 "keepalive_interval": self.keepalive_interval,
             },
-        )
-        self.log.info(
-            "imagebuild service: state in %s, %d concurrent builds, runner %s",
-            self.state_dir,
-            self.max_concurrent_builds,
-            manager.runner.name,
         )
 
     def _make_runner(self) -> BuildRunner:
@@ -176,16 +228,27 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
         self.handlers.extend(routes)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        self.manager.recover()
-        every = min(self.context_retention, PRUNE_INTERVAL)
-        self._pruner = PeriodicCallback(self.manager.prune_contexts, max(every, 1.0) * 1000)
+        await self.backend.start()
+        # A farm replica also hands on builds whose agents died (any agent does too).
+        every = FARM_MAINTAIN_INTERVAL if self.database_url else min(
+            self.context_retention, PRUNE_INTERVAL)
+        self._pruner = PeriodicCallback(self.backend.maintain, max(every, 1.0) * 1000)
         self._pruner.start()
 
     async def stop_extension(self) -> None:
         if self._pruner is not None:
             self._pruner.stop()
-        await self.manager.shutdown()
+        await self.backend.shutdown()
         self.settings["imagebuild_checker"].close()
+
+
+def _redacted_url(url: str) -> str:
+    """The database URL without its password, for the log."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 main = launch_new_instance = ImageBuildServiceApp.launch_instance

@@ -18,6 +18,7 @@ used); ``upload_dir`` is where a verified upload is staged before ``store_contex
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -35,6 +36,16 @@ class BuildBackend(Protocol):
 
     name: str
     archive_limits: ArchiveLimits
+
+    async def start(self) -> None:
+        """At server start: recover (local) or create the tables and listen (farm)."""
+        ...
+
+    async def maintain(self) -> None:
+        """Periodic upkeep: prune unused contexts (and, in a farm, hand on lost builds)."""
+        ...
+
+    async def health(self) -> dict[str, object]: ...
 
     async def get(self, build_id: str) -> BuildInfo:
         """The build; ``UnknownBuildError`` when there is none."""
@@ -61,6 +72,10 @@ class BuildBackend(Protocol):
 
     def upload_dir(self) -> Path: ...
 
+    def context_destination(self, digest: str) -> Path:
+        """Where a verified upload of ``digest`` is moved before ``store_context``."""
+        ...
+
     async def store_context(self, digest: str, path: Path) -> None: ...
 
     async def shutdown(self) -> None: ...
@@ -79,6 +94,18 @@ class LocalBackend:
     def __init__(self, manager: BuildManager) -> None:
         self.manager = manager
         self.archive_limits = manager.archive_limits
+
+    async def start(self) -> None:
+        self.manager.recover()
+
+    async def maintain(self) -> None:
+        self.manager.prune_contexts()
+
+    async def health(self) -> dict[str, object]:
+        runner = self.manager.runner
+        driver = await asyncio.to_thread(lambda: runner.driver)  # may probe the docker CLI
+        return {"status": "ok", "backend": self.name, "runner": runner.name, "driver": driver,
+                **self.manager.stats()}
 
     async def get(self, build_id: str) -> BuildInfo:
         return info(self.manager.get(build_id))
@@ -110,6 +137,9 @@ class LocalBackend:
 
     def upload_dir(self) -> Path:
         return self.manager.store.contexts_dir()
+
+    def context_destination(self, digest: str) -> Path:
+        return self.manager.store.context_path(digest)
 
     async def store_context(self, digest: str, path: Path) -> None:
         destination = self.manager.store.context_path(digest)

@@ -1,4 +1,5 @@
-"""HTTP handlers of the build service: thin, authenticated, JSON in and out; logic is in the manager.
+"""HTTP handlers of the build service: thin, authenticated, JSON in and out; logic is in the backend
+(``backend.BuildBackend``: the embedded manager, or a farm replica on PostgreSQL).
 
 Every route is listed in ``openapi.yaml`` next to this module.
 """
@@ -18,12 +19,12 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import iostream, web
 
-from imagebuild_nb.service import sse
+from imagebuild_nb import wire
 from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError
+from imagebuild_nb.service.backend import BuildBackend
 from imagebuild_nb.service.existence import check_existence
-from imagebuild_nb.service.manager import BuildManager, MissingContextError, UnknownBuildError
+from imagebuild_nb.service.manager import MissingContextError, UnknownBuildError
 from imagebuild_nb.service.page import log_lines
-from imagebuild_nb.service.store import ALL_STATUSES, BuildRecord
 from imagebuild_nb.service.submission import (
     DIGEST_RE,
     Submission,
@@ -44,8 +45,8 @@ class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
     auth_resource = AUTH_RESOURCE
 
     @property
-    def manager(self) -> BuildManager:
-        return self.settings["imagebuild_manager"]  # type: ignore[no-any-return]
+    def backend(self) -> BuildBackend:
+        return self.settings["imagebuild_backend"]  # type: ignore[no-any-return]
 
     @property
     def service_config(self) -> dict[str, Any]:
@@ -80,19 +81,18 @@ class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
         self.set_status(status)
         self.finish(json.dumps(data))
 
-    def record_json(self, record: BuildRecord) -> dict[str, Any]:
+    def record_json(self, record: wire.BuildInfo) -> dict[str, Any]:
         data = record.to_dict()
-        base = self.base_url.rstrip("/")
-        data["links"] = {
-            "self": f"{base}/imagebuild/api/builds/{record.id}",
-            "events": f"{base}/imagebuild/api/builds/{record.id}/events",
-            "page": f"{base}/imagebuild/builds/{record.id}",
-        }
+        data.pop("deduplicated", None)
+        if not record.attempt:  # farm fields: which attempt on which engine
+            data.pop("attempt")
+            data.pop("engine")
+        data["links"] = wire.links(self.base_url, record.id)
         return data
 
-    def find(self, build_id: str) -> BuildRecord:
+    async def find(self, build_id: str) -> wire.BuildInfo:
         try:
-            return self.manager.get(build_id)
+            return await self.backend.get(build_id)
         except UnknownBuildError:
             raise web.HTTPError(404, f"no build with id {build_id}") from None
 
@@ -101,9 +101,7 @@ class HealthHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        runner = self.manager.runner
-        driver = await asyncio.to_thread(lambda: runner.driver)  # may probe the docker CLI
-        self.reply({"status": "ok", "runner": runner.name, "driver": driver, **self.manager.stats()})
+        self.reply(await self.backend.health())
 
 
 @web.stream_request_body
@@ -138,8 +136,7 @@ class ContextHandler(ServiceHandler):
         elif declared.isdigit() and int(declared) > 2 * limit:
             raise web.HTTPError(413, f"the context upload is larger than {limit} bytes")
         else:
-            store = self.manager.store
-            self._upload = ContextUpload(store.context_path(digest).parent, digest, max_bytes=limit)
+            self._upload = ContextUpload(self.backend.upload_dir(), digest, max_bytes=limit)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self.request.method == "PUT":
@@ -173,7 +170,7 @@ class ContextHandler(ServiceHandler):
     @authorized
     async def _exists(self, digest: str) -> None:
         # A HEAD that finds the context is a use: the client skips the upload and submits.
-        if not DIGEST_RE.match(digest) or not self.manager.store.use_context(digest):
+        if not DIGEST_RE.match(digest) or not await self.backend.use_context(digest):
             raise web.HTTPError(404)
         self.set_status(200)
         self.finish()
@@ -190,13 +187,14 @@ class ContextHandler(ServiceHandler):
     @authorized
     async def _store(self, digest: str) -> None:
         assert self._upload is not None
-        destination = self.manager.store.context_path(digest)
+        destination = self.backend.context_destination(digest)
         upload, self._upload = self._upload, None
         try:
             summary = await asyncio.to_thread(
-                upload.finish, destination, self.manager.archive_limits
+                upload.finish, destination, self.backend.archive_limits
             )
-        except ArchiveTooLargeError as error:
+            await self.backend.store_context(digest, destination)
+        except ArchiveTooLargeError as error:  # the farm's size limit too
             raise web.HTTPError(413, str(error)) from None
         except UnsafeArchiveError as error:
             raise web.HTTPError(400, str(error)) from None
@@ -210,10 +208,10 @@ class BuildsHandler(ServiceHandler):
     @authorized
     async def get(self) -> None:
         status = self.get_argument("status", None)
-        if status is not None and status not in ALL_STATUSES:
-            raise web.HTTPError(400, f"status must be one of {', '.join(ALL_STATUSES)}")
+        if status is not None and status not in wire.ALL_STATUSES:
+            raise web.HTTPError(400, f"status must be one of {', '.join(wire.ALL_STATUSES)}")
         limit = _int_argument(self, "limit", 100, low=1, high=1000)
-        records = self.manager.list(status=status, limit=limit)
+        records = await self.backend.list(status=status, limit=limit)
         self.reply({"builds": [self.record_json(record) for record in records]})
 
     @web.authenticated
@@ -221,7 +219,7 @@ class BuildsHandler(ServiceHandler):
     async def post(self) -> None:
         try:
             submission = Submission.from_json(parse_json_body(self.request.body))
-            record, deduplicated = self.manager.submit(submission)
+            record, deduplicated = await self.backend.submit(submission)
         except SubmissionError as error:
             raise web.HTTPError(400, str(error)) from None
         except MissingContextError:
@@ -237,15 +235,15 @@ class BuildHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self, build_id: str) -> None:
-        self.reply(self.record_json(self.find(build_id)))
+        self.reply(self.record_json(await self.find(build_id)))
 
 
 class CancelHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def post(self, build_id: str) -> None:
-        self.find(build_id)
-        self.reply(self.record_json(self.manager.cancel(build_id)), status=202)
+        await self.find(build_id)
+        self.reply(self.record_json(await self.backend.cancel(build_id)), status=202)
 
 
 class EventsHandler(ServiceHandler):
@@ -254,25 +252,24 @@ class EventsHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self, build_id: str) -> None:
-        self.find(build_id)
+        await self.find(build_id)
         after = _int_argument(self, "after", 0, low=0, high=2**53)
-        last_event_id = self.request.headers.get("Last-Event-ID")
-        if last_event_id:
-            if not last_event_id.isdigit():
-                raise web.HTTPError(400, "Last-Event-ID must be a non-negative integer")
-            after = max(after, int(last_event_id))
+        try:
+            after = wire.last_event_id(self.request.headers.get("Last-Event-ID"), after)
+        except ValueError as error:
+            raise web.HTTPError(400, str(error)) from None
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
         keepalive = float(self.service_config["keepalive_interval"])
         try:
-            self.write(sse.RETRY)
+            self.write(wire.RETRY)
             await self.flush()
-            async for batch in self.manager.follow(build_id, after=after, keepalive=keepalive):
+            async for batch in self.backend.follow(build_id, after=after, keepalive=keepalive):
                 if batch is None:
-                    self.write(sse.KEEPALIVE)
+                    self.write(wire.KEEPALIVE)
                 else:
-                    self.write("".join(sse.format_event(seq, text) for seq, text in batch))
+                    self.write("".join(wire.format_event(seq, text) for seq, text in batch))
                 await self.flush()
         except iostream.StreamClosedError:
             return
@@ -283,9 +280,9 @@ class LogHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self, build_id: str) -> None:
-        self.find(build_id)
+        await self.find(build_id)
         # The same lines as the build's page shows.
-        lines = log_lines(self.manager.store.read_events(build_id))
+        lines = log_lines(iter(await self.backend.read_events(build_id)))
         text = "".join(f"{line}\n" for line in lines if line is not None)
         self.finish(text, set_content_type="text/plain; charset=utf-8")
 

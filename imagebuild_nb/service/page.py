@@ -24,7 +24,8 @@ from imagebuild_nb.events import BuildEvent
 from imagebuild_nb.progress import html as views
 from imagebuild_nb.progress import text
 from imagebuild_nb.progress.model import Progress
-from imagebuild_nb.service.manager import BuildManager, UnknownBuildError
+from imagebuild_nb.service.backend import BuildBackend
+from imagebuild_nb.service.manager import UnknownBuildError
 from imagebuild_nb.service.store import BuildRecord
 
 AUTH_RESOURCE = "imagebuild"
@@ -127,12 +128,12 @@ class BuildPageHandler(ExtensionHandlerMixin, JupyterHandler):  # type: ignore[m
     @web.authenticated
     @authorized
     async def get(self, build_id: str) -> None:
-        manager: BuildManager = self.settings["imagebuild_manager"]
+        backend: BuildBackend = self.settings["imagebuild_backend"]  # local or a farm replica
         try:
-            record = manager.get(build_id)
+            record = await backend.get(build_id)
         except UnknownBuildError:
             raise web.HTTPError(404, f"no build with id {build_id}") from None
-        events = list(manager.store.read_events(build_id))
+        events = await backend.read_events(build_id)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         if self.get_argument("view", None) == "fragment":
             self.finish(fragment(record, events))
