@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -231,10 +231,10 @@ class ImageBuild:
         return None if self.finished_at is None else self.finished_at - self.started_at
 
     @property
-    def events(self) -> tuple[BuildEvent, ...]:
-        """Every event so far, as one tuple (a long build's are read back from its spool;
-        :meth:`replay` iterates without holding them all)."""
-        return tuple(self._log.replay())
+    def events(self) -> Sequence[BuildEvent]:
+        """Every event so far, as a read-only sequence (``len``, index, slice, iterate) that
+        reads a long build's older events back from its spool only as they are used."""
+        return self._log.snapshot()
 
     def replay(self, after: int = 0) -> Iterator[BuildEvent]:
         """The events so far with ``seq > after``, in order, without waiting for more."""

@@ -26,8 +26,9 @@ import threading
 import weakref
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import BinaryIO, overload
 
 from imagebuild_nb.errors import ImageBuildError
 from imagebuild_nb.events import BuildEvent
@@ -104,6 +105,10 @@ class EventLog:
             spool = self._spool
         return _replay(spool, batches, after, last_on_disk, recent)
 
+    def snapshot(self) -> EventSnapshot:
+        """The events so far as a read-only sequence that reads the spool only when used."""
+        return EventSnapshot(self, self._count)
+
     def close(self) -> None:
         """Free the spool; events not in the window are gone (replaying them raises)."""
         with self._lock:
@@ -142,6 +147,51 @@ class EventLog:
         self._batch_offsets.append(self._size)
         self._size += len(batch)
         self._flushed = events[-1].seq
+
+
+class EventSnapshot(Sequence[BuildEvent]):
+    """Events 1..n of a log: ``len``, indexing, slicing and iteration, each reading only what it
+    needs (so ``for event in build.events`` stays bounded however long the build was).
+
+    >>> from imagebuild_nb.events import LogLine
+    >>> log = EventLog(window=2)
+    >>> for seq in range(1, 6):
+    ...     log.append(LogLine(text=f"line {seq}", seq=seq))
+    >>> events = log.snapshot()
+    >>> log.append(LogLine(text="later", seq=6))
+    >>> len(events), events[0].text, events[-1].text, [e.seq for e in events[1:3]]
+    (5, 'line 1', 'line 5', [2, 3])
+    >>> log.close()
+    """
+
+    def __init__(self, log: EventLog, count: int) -> None:
+        self._log, self._count = log, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[BuildEvent]:
+        return islice(self._log.replay(), self._count)
+
+    @overload
+    def __getitem__(self, index: int) -> BuildEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[BuildEvent, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> BuildEvent | tuple[BuildEvent, ...]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._count)
+            if step != 1 or start >= stop:
+                return tuple(self[i] for i in range(start, stop, step))
+            return tuple(islice(self._log.replay(after=start), stop - start))
+        position = index + self._count if index < 0 else index
+        if not 0 <= position < self._count:
+            raise IndexError(f"event index {index} out of range ({self._count} events)")
+        return next(self._log.replay(after=position))
+
+    def __repr__(self) -> str:
+        return f"<{self._count} build events>"
 
 
 def _replay(spool: BinaryIO | None, batches: list[tuple[int, int]], after: int, last_on_disk: int,

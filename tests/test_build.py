@@ -197,7 +197,13 @@ def test_replay_from_any_sequence_number_reads_the_spool_then_the_window() -> No
         assert [e.seq for e in build.replay(after=after)] == list(range(after + 1, lines + 2))
     assert [e.seq for e in build.follow(after=4000)] == list(range(4001, lines + 2))
     assert build.logs.split("\n") == [f"line {n} of a long build log" for n in range(lines)]
-    assert len(build.events) == lines + 1 and build.events[-1].kind == "finished"
+    events = build.events  # a snapshot, read from the spool only as used
+    assert len(events) == lines + 1 and events[-1].kind == "finished" and events[0].seq == 1
+    assert [e.seq for e in events[1023:1026]] == [1024, 1025, 1026]
+    assert [e.seq for e in events[::1000]] == [1, 1001, 2001, 3001, 4001, 5001]
+    assert sum(1 for _ in events) == lines + 1
+    with pytest.raises(IndexError, match="out of range"):
+        events[lines + 1]
     seen: list[int] = []
     build.subscribe(lambda event: seen.append(event.seq), after=10)
     assert seen == list(range(11, lines + 2))
