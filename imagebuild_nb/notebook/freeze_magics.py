@@ -26,6 +26,21 @@ from IPython.core.error import UsageError
 from imagebuild_nb.notebook.arguments import _Parser
 
 COMMANDS = ("freeze", "verify", "run")
+HELP = """
+From the kernel's environment to a proven image:
+
+  %imagebuild freeze NAME [--only-imported] [--include DIST ...] [--exclude DIST ...]
+                          [--registry R] [--image-name N] [--include-tooling] [--refuse-local]
+                          [--widget]
+        Freeze this kernel (same Python minor, every distribution pinned) into an Image in the
+        variable NAME; --widget opens "Freeze this kernel" / Build / "Verify" instead.
+  %imagebuild verify IMAGE [MODULE ...]
+        Import the kernel's imported modules (or those given) in a container of the built
+        IMAGE: same version / different version / fails, per module.
+  %imagebuild run IMAGE -- COMMAND ...
+        Run COMMAND in a container of IMAGE, the notebook's folder read-only at /mnt/notebook;
+        its output streams into the cell, its exit code is returned.
+"""
 
 
 def handles(line: str) -> bool:
@@ -50,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="keep ipykernel, Jupyter, this project and the installers")
     freeze.add_argument("--refuse-local", action="store_true",
                         help="fail on local project folders instead of shipping them")
+    freeze.add_argument("--widget", action="store_true",
+                        help="open the freeze widget (Freeze this kernel, Build, Verify)")
     verify = commands.add_parser("verify", add_help=False)
     verify.add_argument("image", metavar="IMAGE")
     verify.add_argument("modules", metavar="MODULE", nargs="*")
@@ -90,6 +107,19 @@ def _freeze(magics: Any, args: argparse.Namespace) -> Any:
 
     if not args.variable.isidentifier():
         raise UsageError(f"NAME {args.variable!r} is not a Python variable name")
+    if args.widget:
+        from imagebuild_nb.notebook.freeze_widget import FreezeWidget
+
+        options = {key: value for key, value in (
+            ("registry", args.registry or magics.settings().registry),
+            ("exclude", tuple(args.exclude)), ("include", tuple(args.include)),
+            ("include_tooling", args.include_tooling),
+            ("on_local", "error" if args.refuse_local else "ship")) if value}
+        widget = FreezeWidget(name=args.image_name or args.variable.replace("_", "-").lower(),
+                              only_imported=args.only_imported, engine=magics._engine(),
+                              freeze_options=options)
+        magics.shell.user_ns[args.variable] = widget
+        return widget
     image = Image.from_environment(
         name=args.image_name or args.variable.replace("_", "-").lower(),
         registry=args.registry or magics.settings().registry,

@@ -83,7 +83,7 @@ class ImageBuildMagics(Magics):
             # A user's problem, not a bug: show the message and hint, not a traceback.
             raise UsageError(str(error)) from None
 
-    imagebuild.__doc__ = arguments.HELP
+    imagebuild.__doc__ = arguments.HELP + freeze_magics.HELP
 
     # -- line magic ------------------------------------------------------------------------------
 

@@ -73,6 +73,8 @@ def test_freeze_build_verify_and_run_in_a_real_kernel(
         f"code = %imagebuild run frozen -- sh -c \"cat input.txt; python3 -c 'import "
         f"ibnb_editable_demo as d; print(d.hello())'; echo {marker}; exit 5\"\n"
         "print('CODE', code)",
+        f"w = %imagebuild freeze frozen_w --widget --image-name {unique_name}\n"
+        "w.freeze_button.click()\nprint('WIDGET', type(w).__name__, w.image.uri == frozen.uri)",
     ]
     client = _client(cells, kernel, tmp_path)
     notebook = client.execute()
@@ -96,6 +98,7 @@ def test_freeze_build_verify_and_run_in_a_real_kernel(
     assert "hello from the editable package" in texts[8]
     assert _marked(texts[8], "CODE") == "5"
     assert containers_with(docker_client, marker) == []
+    assert _marked(texts[9], "WIDGET") == "FreezeWidget True"
 
 
 def test_interrupting_run_leaves_no_container(
