@@ -237,20 +237,31 @@ def test_basic_credentials_from_the_keychain(registry: FakeRegistry):
 def test_first_contact_with_a_loopback_host_does_not_serialize_the_rest():
     """One request finds the loopback host's scheme; the others then run concurrently."""
     registry = FakeRegistry(host="localhost:5999")
-    in_flight = 0
-    peak = 0
+    calls = in_flight = peak = 0
+    all_in = asyncio.Event()
 
-    async def slow(request: httpx.Request) -> None:
-        nonlocal in_flight, peak
+    async def gate(request: httpx.Request) -> None:
+        # The first request (the scheme probe) passes; each later one waits until all 19 are in
+        # flight: concurrent checks pass at once, queued ones each wait out the cap and leave
+        # peak at 1 (no timing guess).
+        nonlocal calls, in_flight, peak
+        calls += 1
+        if calls == 1:
+            return None
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.2)  # a window wide enough for a loaded machine
+        if in_flight >= 19:
+            all_in.set()
+        try:
+            await asyncio.wait_for(all_in.wait(), timeout=1)
+        except asyncio.TimeoutError:
+            pass
         in_flight -= 1
         return None
 
     for i in range(20):
         registry.put_image("team/app", str(i))
-    registry.faults["/manifests/"] = slow
+    registry.faults["/manifests/"] = gate
     # All 20 start together and wait for the probe; then they must overlap, not queue.
     with make_checker(registry, check_concurrency=20) as checker:
         results = checker.check_many([f"localhost:5999/team/app:{i}" for i in range(20)])
