@@ -63,7 +63,7 @@ def progress_html(state: ViewState, steps: View | None) -> str:
     return views.progress_html(steps, tail=3)
 
 
-def details(state: ViewState) -> str:
+def details(state: ViewState, *, steps_shown: bool = False) -> str:
     out: list[str] = []
     if state.detail and state.status not in ("failed",):
         out.append(f'<div class="imagebuild-detail">{html.escape(state.detail)}</div>')
@@ -74,8 +74,9 @@ def details(state: ViewState) -> str:
         failure = state.failure
         where = f" at step {html.escape(failure.step)}" if failure.step else ""
         code = f" (exit code {failure.exit_code})" if failure.exit_code is not None else ""
-        out.append(f'<div class="imagebuild-failure" style="color: {states.colour("failed")}"><b>failed{where}'
-                   f"{code}</b>: {html.escape(failure.message)}</div>")
+        if not steps_shown:  # the step view says it already (message and exit code)
+            out.append(f'<div class="imagebuild-failure" style="color: {states.colour("failed")}">'
+                       f"<b>failed{where}{code}</b>: {html.escape(failure.message)}</div>")
         if failure.lines:
             out.append(_pre("\n".join(failure.lines[-20:]), "imagebuild-failure-tail"))
     if state.dockerfile is not None:
@@ -131,7 +132,8 @@ def panel(state: ViewState, *, uri: str, now: float, log_lines: Sequence[str],
     progress = progress_html(state, steps)
     if progress:
         progress = f'<div class="imagebuild-progress">{progress}</div>'
-    return (f'<div class="imagebuild-panel">{head}{progress}{details(state)}'
+    return (f'<div class="imagebuild-panel">{head}{progress}'
+            f'{details(state, steps_shown=bool(progress))}'
             f"{log_box(log_lines, lines_total=lines_total, note=log_note)}</div>")
 
 

@@ -97,9 +97,11 @@ def progress_html(view: View, *, tail: int = 5, title: str = "") -> str:
         head = f'<code style="{MONO} {_TEXT}">{_esc(title)}</code> ' + head
     failure = ""
     if view.failure is not None and view.failure.message:
+        code = view.failure.exit_code
         failure = (f'<div class="imagebuild-error" style="{MONO} color: '
                    f'{states.colour("failed")}; white-space: pre-wrap">'
-                   f"{_esc(view.failure.message)}</div>")
+                   + (f"(exit code {code}) " if code is not None else "")
+                   + f"{_esc(view.failure.message)}</div>")
     clipped = ""
     if view.clipped:
         clipped = (f'<div style="color: {states.colour("unknown")}">the builder clipped part of '

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Lab, open_and_run, run_cell, screenshot
+from tests.browser.conftest import Lab, button, open_and_run, run_cell, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
@@ -58,7 +58,9 @@ CONTRAST_JS = """
 }
 """
 COLOURED = (".imagebuild-view [data-state], .imagebuild-card [data-state], .imagebuild-card th, "
-            ".imagebuild-hint, .imagebuild-error, .imagebuild-nb-existence [data-state]")
+            ".imagebuild-hint, .imagebuild-error, .imagebuild-nb-existence [data-state], "
+            ".imagebuild-widget [data-state], .imagebuild-widget .imagebuild-failure, "
+            ".imagebuild-widget .imagebuild-loghead")
 
 
 def notebook(base: str, tag: str) -> list[str]:
@@ -76,6 +78,19 @@ def notebook(base: str, tag: str) -> list[str]:
         "%imagebuild build second",  # nothing to do: it exists
         "%imagebuild build slow",
         "%imagebuild exists bad",
+        # The widget draws the same states: a scripted builder behind the real engine.
+        "from imagebuild_nb import ImageBuildEngine, ImageBuildWidget\n"
+        "from imagebuild_nb.events import BuildFailed, LogLine, StepStarted\n"
+        "from imagebuild_nb.settings import Settings\n"
+        "from imagebuild_nb.testing import ScriptedBuilder, ScriptedRegistry\n"
+        "steps = [StepStarted(number=1, total=2, instruction='FROM base'),\n"
+        "         StepStarted(number=2, total=2, instruction='RUN make'),\n"
+        "         LogLine(text='make: *** Error 2', step=2),\n"
+        "         BuildFailed(message='RUN make returned 2', exit_code=2)]\n"
+        "registry = ScriptedRegistry()\n"
+        "engine = ImageBuildEngine(Settings(), checker=registry,\n"
+        "    builders={'local': ScriptedBuilder(steps, delay=0.2, registry=registry)})\n"
+        "w = ImageBuildWidget(bad, engine=engine)\nw",
     ]
 
 
@@ -153,10 +168,16 @@ def test_build_view_states_read_well_in_both_themes(page: Any, themed_lab: Lab, 
 
     run_cell(page, 6)  # an existence check: the same colours and words
     output(page, 6).locator(".imagebuild-nb-existence [data-state='missing']").wait_for()
+    run_cell(page, 7)
+    widget = page.locator(".imagebuild-widget")
+    widget.locator(".imagebuild-badge[data-status='not-checked']").wait_for()
+    button(widget, "Build").click()
+    widget.locator(".imagebuild-badge[data-status='failed']").wait_for(timeout=60_000)
+    screenshot(widget, f"build-view-{app}-{theme}-widget.png")
     measured = page.locator(COLOURED).evaluate_all(CONTRAST_JS)
     states = {m["state"] for m in measured}
     assert {"built", "failed", "cancelled", "cached", "done", "exists", "skipped",
-            "missing"} <= states, states
+            "missing", "imagebuild-loghead"} <= states, states
     weak = [m for m in measured if m["ratio"] < 4.5]
     assert not weak, weak
     assert views.count() >= 4

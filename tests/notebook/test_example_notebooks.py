@@ -91,7 +91,7 @@ def test_quickstart_builds_checks_and_runs_an_image(embedded_env, make_registry,
     texts = [cell_text(cell) for cell in code]
     assert "missing" in texts[2]
     assert "Dry run of" in texts[3] and "FROM " in texts[3] and "apt-get install" in texts[3]
-    assert "Building" in texts[4] and "status='built'" in texts[4]
+    assert texts[4].startswith("Built in ") and "status='built'" in texts[4]  # steps, result
     assert "ExistenceResult exists" in texts[5]
     final = texts[6]
     assert "analysis ready: MODE=demo run, six" in final
