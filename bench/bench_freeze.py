@@ -110,7 +110,8 @@ def build_comparison() -> list[dict[str, Any]]:
                          "size_mb": size / 1e6, "driver": build.driver, "uri": image.uri})
         base = ImageBuildEngine.default().settings.base_image_mirror
         if base:  # for scale: what the installs add on top of the base
-            reference = f"{base}/library/python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+            version = f"{sys.version_info.major}.{sys.version_info.minor}"
+            reference = f"{base}/library/python:{version}-slim"
             rows.append({"freeze": "(base image)", "distributions": 0, "build_s": 0.0,
                          "size_mb": client.images.get(reference).attrs["Size"] / 1e6,
                          "driver": "-", "uri": None})

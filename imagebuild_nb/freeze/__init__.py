@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from imagebuild_nb.freeze.environment import Distribution, Environment, Origin, read_environment
-from imagebuild_nb.freeze.select import TOOLING, imported_top_level, left_out_imported, select
+from imagebuild_nb.freeze.selection import TOOLING, imported_top_level, left_out_imported, select
 from imagebuild_nb.freeze.spec import OnLocal, freeze_image
 
 if TYPE_CHECKING:
@@ -39,8 +39,8 @@ def from_environment(*, name: str | None = None, registry: str | None = None,
     project and the installers are left out unless ``include_tooling`` (or a kept
     distribution requires them); :func:`left_out_imported` names those that provide imported
     modules, and ``include`` adds any by name. ``exclude`` leaves out distributions by name.
-    Local project folders are shipped as source layers (``on_local="ship"``) or refused with their names
-    (``"error"``); VCS installs keep their URL and commit. ``path`` reads another
+    Local project folders are shipped as source layers (``on_local="ship"``) or refused with
+    their names (``"error"``); VCS installs keep their URL and commit. ``path`` reads another
     ``site-packages`` instead of ``sys.path``.
     """
     env = read_environment(path)

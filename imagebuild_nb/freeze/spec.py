@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from imagebuild_nb.errors import FreezeError
 from imagebuild_nb.freeze.environment import Distribution, Environment
-from imagebuild_nb.freeze.select import select
+from imagebuild_nb.freeze.selection import select
 
 if TYPE_CHECKING:
     from imagebuild_nb.spec.image import Image
@@ -92,7 +92,8 @@ def freeze_image(env: Environment, *, name: str | None = None, registry: str | N
     options = {"index_url": index_url, "extra_index_urls": tuple(extra_index_urls),
                "extra_args": ["--no-deps"]}
     if parts.pins or parts.urls:
-        image = image.with_pip_packages(*parts.pins, *parts.urls, **options)  # type: ignore[arg-type]
+        pins = (*parts.pins, *parts.urls)
+        image = image.with_pip_packages(*pins, **options)  # type: ignore[arg-type]
     if parts.folders:
         local = []
         for dist, folder in parts.folders:

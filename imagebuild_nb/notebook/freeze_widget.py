@@ -1,8 +1,8 @@
 """A widget from exploration to a proven image: "Freeze this kernel", build, "Verify".
 
->>> w = FreezeWidget(name="frozen")          # doctest: +SKIP
->>> w.freeze_button.click()                   # fills w.image and shows the build widget
->>> w.verify_button.click()                   # after a build: the per-module table
+    w = FreezeWidget(name="frozen")
+    w.freeze_button.click()      # fills w.image and shows the build widget below
+    w.verify_button.click()      # after a build: the per-module table
 
 Freeze fills the spec (an ordinary Image, also in ``w.image``) and puts the usual
 :class:`~imagebuild_nb.notebook.widget.ImageBuildWidget` for it below (Check, Build, Cancel,

@@ -65,7 +65,8 @@ def test_freeze_build_verify_and_run_in_a_real_kernel(
         "result = %imagebuild verify frozen\nprint(result)\n"
         "print('STATES', sorted((c.module, c.state, c.found) for c in result.checks))",
         # Same environment, same tag; one more distribution changes it.
-        f"again = Image.from_environment(name={unique_name!r})\nprint('SAME', again.uri == frozen.uri)",
+        f"again = Image.from_environment(name={unique_name!r})\n"
+        "print('SAME', again.uri == frozen.uri)",
         "from imagebuild_nb.errors import FreezeError\n"
         "try:\n    Image.from_environment(name='refused', on_local='error')\n"
         "except FreezeError as error:\n    print('REFUSED', error.distributions)\n"

@@ -14,11 +14,15 @@ from imagebuild_nb.notebook.magics import ImageBuildMagics
 
 @pytest.fixture(scope="module")
 def shell():
-    # The one test shell of the process: start_ipython() gives None once test_magics.py (which
-    # sorts first and needs to start it itself) has started it.
+    # The one test shell of the process. start_ipython() returns it only on its first call
+    # (None after), and other modules' fixtures take it from there: if this module started
+    # it, let the next start_ipython() call return the same shell again.
+    first = not hasattr(start_ipython, "already_called")
     ip = start_ipython() or InteractiveShell.instance()
     ip.extension_manager.load_extension("imagebuild_nb")
-    return ip
+    yield ip
+    if first:
+        del start_ipython.already_called
 
 
 @pytest.mark.parametrize(("line", "message"), [
