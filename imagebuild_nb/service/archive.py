@@ -6,7 +6,8 @@ or a file, a hard link to anything but an earlier file, or a symlink that leads 
 context. Links are judged as the kernel will follow them, through every link of the archive
 (``imagebuild_nb.spec.links``; the client judges them the same way), so member order changes
 nothing. It is refused with ``ArchiveTooLargeError`` (a 413) past the entry count, the unpacked
-size, or the size of its names and extended headers, which are checked before they are read.
+size (a hard link counts as the copy it extracts to), or the size of its names and extended
+headers, which are checked before they are read.
 
 Extraction goes into a folder it creates, one member at a time through directory descriptors
 opened with ``O_NOFOLLOW``: no write ever goes through a link, even one this check missed.
@@ -73,6 +74,9 @@ class _Member:
     name: str  # normalized: no '.', no empty components
     kind: str  # "file" | "dir" | "symlink" | "hardlink"
     info: tarfile.TarInfo
+    # Bytes extraction writes: a hard link is written as a copy of its target, so it costs
+    # the target's size (its own header says 0).
+    size: int = 0
 
 
 def inspect_archive(fileobj: IO[bytes], limits: ArchiveLimits) -> ArchiveSummary:
@@ -107,13 +111,14 @@ def _reading(fileobj: IO[bytes], limits: ArchiveLimits) -> Iterator[tarfile.TarF
 
 
 def _summary(members: list[_Member]) -> ArchiveSummary:
-    unpacked = sum(m.info.size for m in members if m.kind == "file")
+    unpacked = sum(m.size for m in members)
     return ArchiveSummary(files=len(members), unpacked_bytes=unpacked)
 
 
 def _inspect(tar: tarfile.TarFile, limits: ArchiveLimits) -> list[_Member]:
     members: list[_Member] = []
     kinds: dict[str, str] = {}
+    sizes: dict[str, int] = {}  # regular files, for the hard links that copy them
     unpacked = 0
     metadata = 0
     for info in tar:
@@ -134,12 +139,15 @@ def _inspect(tar: tarfile.TarFile, limits: ArchiveLimits) -> list[_Member]:
                     f"archive member {info.name!r} is a hard link to {info.linkname!r}, "
                     "which is not an earlier file of the archive"
                 )
+            member = _Member(member.name, member.kind, info, sizes[target])
         elif member.kind == "file":
-            unpacked += info.size
-            if unpacked > limits.max_unpacked_bytes:
-                raise ArchiveTooLargeError(
-                    f"archive unpacks to more than {limits.max_unpacked_bytes} bytes"
-                )
+            sizes[member.name] = info.size
+        unpacked += member.size
+        if unpacked > limits.max_unpacked_bytes:
+            raise ArchiveTooLargeError(
+                f"archive unpacks to more than {limits.max_unpacked_bytes} bytes "
+                "(hard links count as the copies they extract to)"
+            )
         kinds[member.name] = member.kind
         members.append(member)
     _check_tree(members, kinds, limits)
@@ -155,7 +163,7 @@ def _member(info: tarfile.TarInfo, limits: ArchiveLimits) -> _Member:
     elif info.sparse is not None:
         raise UnsafeArchiveError(f"archive member {info.name!r} is a GNU sparse file")
     elif info.isreg():
-        kind = "file"
+        return _Member(name, "file", info, info.size)
     elif info.isdir():
         kind = "dir"
     elif info.issym():

@@ -154,6 +154,31 @@ def test_extraction_keeps_links_as_links_and_never_writes_through_them(tmp_path:
     assert (out / "implicit" / "parent" / "x").read_bytes() == b"x"
 
 
+def hard_link_bomb(links: int = 100) -> bytes:
+    """A few KB of .tar.gz: one 8 MiB file and ``links`` hard links to it. Each link extracts
+    as another 8 MiB, so the file's size alone says nothing about the bytes written."""
+    members = [entry("big", data=b"\0" * (8 * MiB))]
+    members += [entry(f"h{i}", tarfile.LNKTYPE, "big") for i in range(links)]
+    return gzip.compress(archive(*members), compresslevel=9)
+
+
+def test_hard_links_count_towards_the_unpacked_size(tmp_path: Path) -> None:
+    bomb = hard_link_bomb()
+    assert len(bomb) < 64 * 1024
+    limits = ArchiveLimits(max_unpacked_bytes=16 * MiB)
+    with pytest.raises(ArchiveTooLargeError, match="unpacks to more than"):
+        check(bomb, limits)
+    path = tmp_path / "bomb.tar.gz"
+    path.write_bytes(bomb)
+    with pytest.raises(ArchiveTooLargeError, match="unpacks to more than"):
+        extract_archive(path, tmp_path / "out", limits)
+    assert not (tmp_path / "out").exists()
+    path.write_bytes(hard_link_bomb(links=1))  # the file and one link: 16 MiB, within
+    summary = extract_archive(path, tmp_path / "ok", limits)
+    assert summary.unpacked_bytes == 16 * MiB
+    assert (tmp_path / "ok" / "h0").stat().st_size == 8 * MiB
+
+
 def test_extraction_into_an_existing_folder_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "context.tar"
     path.write_bytes(archive(entry("a", data=b"x")))
