@@ -64,6 +64,7 @@ class AgentProcess:
     lease: float = 3.0
     steal_after: float = 3.0
     docker_host: str | None = None
+    context_grace: float = 0.0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -75,7 +76,7 @@ class AgentProcess:
                    "--database-url", self.database_url, "--engine", self.engine,
                    "--slots", str(self.slots), "--lease", str(self.lease),
                    "--steal-after", str(self.steal_after), "--network-mode", "host",
-                   "--work-dir", str(self.root / "work"), "--context-grace", "0"]
+                   "--work-dir", str(self.root / "work"), "--context-grace", str(self.context_grace)]
         env = dict(os.environ)
         if self.docker_host:
             command += ["--docker-host", self.docker_host]
