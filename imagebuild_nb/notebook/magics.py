@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from IPython.display import display
 from traitlets import Enum, Int, List, Unicode
 
 from imagebuild_nb.errors import ImageBuildError
+from imagebuild_nb.events import is_terminal
 from imagebuild_nb.notebook import arguments, freeze_magics
 from imagebuild_nb.notebook.live import LiveView, LogText, StatusView
 from imagebuild_nb.progress.follow import Interrupted, follow
@@ -105,15 +107,21 @@ class ImageBuildMagics(Magics):
         context = Path(args.context or os.getcwd()).expanduser()
         if not context.is_dir():
             raise UsageError(f"--context {args.context!r} is not a folder")
-        # The Dockerfile lives outside the context so the cell never edits the user's folder.
+        # The Dockerfile lives outside the context so the cell never edits the user's folder;
+        # its folder goes when the build (or the check) is over.
         folder = Path(tempfile.mkdtemp(prefix="imagebuild-cell-"))
-        dockerfile = folder / "Dockerfile"
-        dockerfile.write_text(body if body.endswith("\n") else body + "\n")
-        image = Image.from_dockerfile(dockerfile, name=args.name, registry=args.registry,
-                                      tag=args.tag, context=context)
-        if args.command == "exists":
-            return self._engine().check(image)
-        return self._build(image, args, cell=body)
+        before = self.last_build
+        try:
+            dockerfile = folder / "Dockerfile"
+            dockerfile.write_text(body if body.endswith("\n") else body + "\n")
+            image = Image.from_dockerfile(dockerfile, name=args.name, registry=args.registry,
+                                          tag=args.tag, context=context)
+            if args.command == "exists":
+                return self._engine().check(image)
+            return self._build(image, args, cell=body)
+        finally:
+            started = self.last_build if self.last_build is not before else None
+            _remove_when_done(folder, started)
 
     # -- commands ----------------------------------------------------------------------------------
 
@@ -254,3 +262,16 @@ class ImageBuildMagics(Magics):
             return self.shell.ev(text)
         except Exception as error:
             raise UsageError(f"cannot evaluate {text!r}: {error}") from None
+
+
+def _remove_when_done(folder: Path, build: Any) -> None:
+    """Remove a cell's scratch folder now, or when ``build`` (still running) ends."""
+    if build is None or build.done:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+
+    def on_event(event: Any) -> None:
+        if is_terminal(event):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    build.subscribe(on_event)

@@ -97,11 +97,14 @@ def test_status_of_a_no_wait_build_shows_the_step_and_elapsed_time(run_notebook,
 
 def test_a_failing_dockerfile_cell_names_the_cells_line(run_notebook, busybox_base, unique_name):
     cells = [
-        SETUP.format(driver="auto"),
+        SETUP.format(driver="auto") + "import os, tempfile\n"
+        "tempfile.tempdir = os.path.abspath('scratch'); os.makedirs(tempfile.tempdir)",
         f"%%imagebuild build --name {unique_name}\n"
         f"FROM {busybox_base}\n# the steps\nRUN echo ok {unique_name}\n"
         "RUN echo about to fail && \\\n    exit 5\n",
+        "print('SCRATCH', os.listdir(tempfile.tempdir))",
     ]
     notebook = run_notebook(cells)
     text = cell_text(notebook.cells[1])
     assert "Failed at step 3/3" in text and "the failing step is line 5 of this cell" in text
+    assert cell_text(notebook.cells[2]).strip() == "SCRATCH []"  # the cell's Dockerfile folder

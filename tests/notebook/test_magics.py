@@ -112,3 +112,17 @@ def test_widget_subcommand_opens_the_widget_for_an_image(shell):
         assert widget.uri == shell.user_ns["img"].uri
     finally:
         widget.close()
+
+
+def test_a_dockerfile_cell_leaves_no_scratch_folder(shell, tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    plan = shell.run_cell_magic("imagebuild", "build --name demo/cell --dry-run",
+                                "FROM localhost:5001/library/busybox:latest\nRUN true\n")
+    assert "RUN true" in plan.dockerfile
+    with pytest.raises(UsageError):  # a bad name fails after the folder was made
+        shell.run_cell_magic("imagebuild", "build --name 'Not A Name'", "FROM busybox\n")
+    assert list(scratch.iterdir()) == []
