@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -132,7 +133,30 @@ def _top_level(dist: metadata.Distribution) -> tuple[str, ...]:
                 names.add(first.split(".", 1)[0])
         elif not first.endswith(".pth"):
             names.add(first)
+        if len(parts) == 1 and first.endswith(".pth"):
+            names.update(_pth_modules(dist, file))
     return tuple(sorted(name for name in names if name.isidentifier()))
+
+
+def _pth_modules(dist: metadata.Distribution, file: metadata.PackagePath) -> set[str]:
+    """Packages and modules in the folders a ``.pth`` file adds to sys.path (the editable
+    installs of hatchling, PDM and setuptools' compat mode)."""
+    try:
+        text = Path(str(dist.locate_file(file))).read_text()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    names: set[str] = set()
+    for line in text.splitlines():
+        folder = Path(line.strip())
+        if not line.strip() or line.startswith(("import ", "import\t", "#")) \
+                or not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.is_dir() and (entry / "__init__.py").is_file():
+                names.add(entry.name)
+            elif entry.suffix == ".py" and entry.stem not in ("setup", "conftest"):
+                names.add(entry.stem)
+    return names
 
 
 def _origin(text: str | None) -> Origin:
