@@ -9,6 +9,7 @@ See :func:`from_environment`; ``Image.from_environment`` is the same call.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,8 @@ def from_environment(*, name: str | None = None, registry: str | None = None,
                      include: Sequence[str] = (), on_local: OnLocal = "ship",
                      index_url: str | None = None,
                      extra_index_urls: Sequence[str] = (),
-                     path: Sequence[str] | None = None) -> Image:
+                     path: Sequence[str] | None = None,
+                     python_version: str | None = None) -> Image:
     """An Image of this Python environment: the same Python minor version on the default base
     and every installed distribution pinned exactly (installed with ``--no-deps``: a lock).
 
@@ -41,9 +43,12 @@ def from_environment(*, name: str | None = None, registry: str | None = None,
     modules, and ``include`` adds any by name. ``exclude`` leaves out distributions by name.
     Local project folders are shipped as source layers (``on_local="ship"``) or refused with
     their names (``"error"``); VCS installs keep their URL and commit. ``path`` reads another
-    ``site-packages`` instead of ``sys.path``.
+    ``site-packages`` instead of ``sys.path`` (give its ``python_version`` too, e.g. "3.12",
+    when that is not the running interpreter's).
     """
     env = read_environment(path)
+    if python_version is not None:
+        env = dataclasses.replace(env, python_version=python_version)
     return freeze_image(env, name=name, registry=registry, only_imported=only_imported,
                         modules=modules, include_tooling=include_tooling, exclude=exclude,
                         include=include, on_local=on_local, index_url=index_url,

@@ -91,3 +91,11 @@ def test_same_environment_same_tag_one_more_package_new_tag(
     third = Image.from_environment(name="frozen", path=[str(target)])
     assert third.tag != first.tag
     assert "idna==3.10" in third.layers[0].packages
+
+
+def test_another_environments_python_version_can_be_given(site: Path) -> None:
+    write_dist(site, "six", "1.16.0", requested=True)
+    image = Image.from_environment(name="frozen", path=[str(site)], python_version="3.12")
+    assert image.base == DebianBase("3.12")
+    with pytest.raises(SpecError, match="python_version"):
+        Image.from_environment(name="frozen", path=[str(site)], python_version="twelve")
