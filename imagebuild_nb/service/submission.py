@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagebuild_nb.errors import SpecError
+from imagebuild_nb.spec.image import Image
 from imagebuild_nb.spec.reference import ImageReference
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -125,17 +126,11 @@ class Submission:
 
 
 def _check_spec(spec: dict[str, Any]) -> None:
-    """Validate with the spec module's own decoder when it is there (unknown fields -> 400)."""
+    """Validate with the client's own decoder (``Image.from_dict``: fields, version, every
+    layer's values), so the service stores and shows only a spec the client could have sent."""
     try:
-        from imagebuild_nb.spec import Image  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    from_dict = getattr(Image, "from_dict", None)
-    if from_dict is None:
-        return
-    try:
-        from_dict(spec)
-    except (SpecError, ValueError, TypeError, KeyError) as error:
+        Image.from_dict(spec)
+    except (SpecError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise SubmissionError(f"spec is not a valid image spec: {error}") from None
 
 
