@@ -141,9 +141,10 @@ class ImageBuildEngine:
         name = name or self.settings.default_builder
         return self._builders.get(name) or get_builder(name, self.settings)
 
-    def plan(self, image: EngineInput) -> BuildPlan:
-        """The plan one call works from (identity now; rendering when a step needs it)."""
-        return BuildPlan.make(image, self.settings)
+    def plan(self, image: EngineInput, builder: Builder | None = None) -> BuildPlan:
+        """The plan one call works from (identity now; rendering when a step needs it), for
+        ``builder`` (default: the configured one), whose driver can change the tag."""
+        return BuildPlan.make(image, self.settings, (builder or self.builder()).driver)
 
     def close(self) -> None:
         """Release the existence checker's connections and thread (the engine stays usable)."""
@@ -197,7 +198,7 @@ class ImageBuildEngine:
         """
         name = builder or self.settings.default_builder
         chosen = self.builder(name)
-        plan = self.plan(image)
+        plan = self.plan(image, chosen)
         if dry_run:
             return ImageBuild.planned(self._dry_run(plan, chosen, force), reason="dry run")
         if plan.is_default_base and force:

@@ -55,11 +55,14 @@ class BuildPlan:
                                                          repr=False)
 
     @classmethod
-    def make(cls, obj: ImageLike | BuildTarget, settings: Settings) -> BuildPlan:
+    def make(cls, obj: ImageLike | BuildTarget, settings: Settings,
+             driver: str | None = None) -> BuildPlan:
+        """``driver``: of the builder that will build it (the legacy one puts build CAs in the
+        image, and so in the tag)."""
         if isinstance(obj, BuildTarget):
             return cls(settings, None, obj, None, obj.uri, obj.tag, obj.spec_hash,
                        obj.platform, obj.is_default_base, obj.explicit_tag)
-        image = _placed(as_image(obj), settings)
+        image = _placed(as_image(obj), settings, driver)
         snap = image.snapshot()  # the one walk of the spec's files for this call
         reference = image.reference_for(snap)
         return cls(settings, image, None, snap, str(reference), reference.tag or "latest",
@@ -127,11 +130,11 @@ def _source(mount: SecretMount) -> str:
     return f"env:{resolved.env}" if resolved.env else str(resolved.file)
 
 
-def _placed(image: Image, settings: Settings) -> Image:
+def _placed(image: Image, settings: Settings, driver: str | None) -> Image:
     """An image that names no registry goes to the configured one (``settings.registry``);
     with none configured it stays in the local engine (the embedded default)."""
     if settings.registry and image.registry is None and not image.is_default_base:
         image = image.with_registry(settings.registry)
     from imagebuild_nb.render.build_ca import placed  # legacy builder: build CAs join the tag
 
-    return placed(image, settings)
+    return placed(image, settings, driver)

@@ -209,3 +209,20 @@ def test_remote_builder_refuses_secrets_instead_of_sending_or_dropping_them(monk
     with pytest.raises(BuilderUnavailableError, match="cannot take build secrets") as info:
         engine.build(image, builder="remote")
     assert "builder='local'" in (info.value.hint or "")
+
+
+def test_the_plan_follows_the_builder_used_not_the_default(ca_bundle) -> None:
+    """Legacy builder: build CAs join the image and its tag. The tag checked, shown in the dry
+    run and built must be the one of the builder actually used (was: the default builder's)."""
+
+    class LegacyScripted(ScriptedBuilder):
+        driver = "docker-api"
+
+    builder = LegacyScripted()
+    engine = ImageBuildEngine(Settings(default_builder="remote",
+                                       extra_ca_files=(str(ca_bundle),)),
+                              builders={"local": builder}, checker=SlowChecker(0))
+    image = _image()
+    dry = engine.build(image, builder="local", dry_run=True)
+    build = engine.build(image, builder="local")
+    assert builder.requests[0].primary_tag == build.uri == dry.uri

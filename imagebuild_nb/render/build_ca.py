@@ -100,13 +100,18 @@ def with_build_ca(image: Image, extra_ca_files: Sequence[str]) -> Image:
     return dataclasses.replace(image, layers=(layer, *image.layers))
 
 
-def placed(image: Image, settings: Settings) -> Image:
-    """The spec as the configured local builder builds it: with the legacy builder, the build
-    CAs are its first layer (:func:`with_build_ca`); with BuildKit it is unchanged.
+def placed(image: Image, settings: Settings, driver: str | None = None) -> Image:
+    """The spec as the builder builds it: with the legacy builder, the build CAs are its first
+    layer (:func:`with_build_ca`); with BuildKit it is unchanged.
 
-    The engine's plan calls this, so checks, dry runs and builds agree on the tag.
+    The engine's plan calls this with the driver of the builder it uses, so checks, dry runs
+    and builds agree on the tag; without one, the configured local builder is assumed.
     """
-    if not settings.extra_ca_files or settings.default_builder != "local":
+    if not settings.extra_ca_files:
+        return image
+    if driver is not None:
+        return with_build_ca(image, settings.extra_ca_files) if driver == "docker-api" else image
+    if settings.default_builder != "local":
         return image
     from imagebuild_nb.builders.select import local_builder
 
