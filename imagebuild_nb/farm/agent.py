@@ -34,6 +34,7 @@ from pathlib import Path
 
 import psycopg
 
+from imagebuild_nb.errors import BuilderUnavailableError
 from imagebuild_nb.events import BuildCancelled, BuildEvent, BuildFailed, is_terminal
 from imagebuild_nb.farm import leases
 from imagebuild_nb.farm.store import (
@@ -117,6 +118,8 @@ class Agent:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.draining = False
+        # False from a lost engine until it answers again: no claims meanwhile.
+        self.engine_ok = True
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -133,8 +136,10 @@ class Agent:
             while not stop.is_set():
                 if time.monotonic() >= next_renewal:
                     self._renew()
+                    if not self.engine_ok:
+                        self.engine_ok = self._engine_back()
                     next_renewal = time.monotonic() + config.lease / 3
-                if not self.draining:
+                if not self.draining and self.engine_ok:
                     self._claim_all()
                 self._flush_all()
                 # A notification only wakes us early; rows are the truth, so a lost one costs
@@ -152,6 +157,27 @@ class Agent:
         ensure = getattr(getattr(self.runner, "builder", None), "ensure_available", None)
         if callable(ensure):
             ensure()  # the local builder's sweep removes leftover build containers
+
+    def _engine_back(self) -> bool:
+        """Whether the lost engine answers again; then its leftovers go (the containers the
+        lost builds left) before any new claim."""
+        builder = getattr(self.runner, "builder", None)
+        try:
+            close = getattr(builder, "close", None)
+            if callable(close):
+                close()  # a fresh connection to the restarted engine
+            ensure = getattr(builder, "ensure_available", None)
+            if callable(ensure):
+                ensure()
+            client = getattr(builder, "client", None)
+            if client is not None:
+                from imagebuild_nb.builders import docker_engine
+
+                docker_engine.sweep_leftovers(client)
+        except Exception:  # noqa: BLE001 -- still down: try again at the next renewal
+            return False
+        log.info("engine %s answers again: claiming", self.config.engine)
+        return True
 
     def _claim_all(self) -> None:
         while True:
@@ -210,6 +236,14 @@ class Agent:
         folder = self.config.work_dir / self.config.engine / f"{claim.id}-{claim.attempt}"
         try:
             self._run(claim, cancel, writer, folder)
+        except BuilderUnavailableError as error:
+            # The engine is gone, not the build's fault: keep the log so far, end the lease
+            # now, and the build is retried on another engine (leases.reap).
+            log.warning("engine %s lost during build %s: %s", self.config.engine, claim.id, error)
+            self.engine_ok = False
+            writer.flush()
+            writer.fenced = True
+            leases.release(self.store, self.config.engine, [claim.id])
         except Exception as error:  # noqa: BLE001 -- an agent bug must still end the build
             log.exception("build %s crashed in the agent", claim.id)
             writer.add(BuildFailed(message=f"the build agent failed: {error}"))
