@@ -71,7 +71,8 @@ class DirectoryContext:
                                                     linkname=os.readlink(item.path)))
                     elif stat.S_ISREG(st.st_mode):
                         entries.append(ContextEntry(name, "file", item.path, st.st_size,
-                                                    executable=bool(st.st_mode & 0o111)))
+                                                    executable=bool(st.st_mode & 0o111),
+                                                    root=str(self.root)))
                     # sockets, fifos and devices cannot go into a context: left out
             except OSError as error:
                 raise unreadable(error.filename or folder, error, "context") from error

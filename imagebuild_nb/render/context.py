@@ -92,7 +92,16 @@ class BuildContext:
 def _from_tree(prefix: str, entries: tuple[TreeEntry, ...]) -> list[ContextEntry]:
     head = f"{prefix}/" if prefix else ""
     return [ContextEntry(head + e.path, e.kind, e.source, e.size, e.digest, e.executable,
-                         e.linkname) for e in entries]
+                         e.linkname, root=_walked_root(e)) for e in entries]
+
+
+def _walked_root(entry: TreeEntry) -> str | None:
+    """The folder a walked file is below (its ``path`` is its place there), so the tar opens
+    the rest following no link; None for a file the user named or a renamed one."""
+    tail = "/" + entry.path
+    if entry.kind != "file" or not entry.source.endswith(tail):
+        return None
+    return entry.source[: -len(tail)] or "/"
 
 
 def _parents(paths: list[str]) -> list[ContextEntry]:

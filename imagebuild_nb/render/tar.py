@@ -5,8 +5,10 @@ folders and executables, 0644 otherwise), so the same context gives the same byt
 machine. File contents are streamed from the source files (never copied to a temporary
 place) and checked against the size and digest recorded when the context was resolved: a file
 edited mid-upload fails the upload instead of building something the tag does not describe.
-A file is opened without following a link (``O_NOFOLLOW``) and must still be a regular file: a
-file swapped for a link after the walk fails the upload before any of the link's target is read.
+A file is opened without following a link and must still be a regular file: a file of a walked
+folder is opened component by component below the folder (``imagebuild_nb.beneath``), so a file
+or any folder on its way swapped for a link after the walk fails the upload before any of the
+link's target is read.
 
 >>> import io
 >>> data = b"".join(iter_tar([ContextEntry.generated("Dockerfile", b"FROM scratch\\n")]))
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from imagebuild_nb.beneath import LINK_ERRNOS, open_beneath
 from imagebuild_nb.errors import ImageBuildError
 
 FIXED_MTIME = 0
@@ -44,6 +47,8 @@ class ContextEntry:
     executable: bool = False
     linkname: str | None = None
     data: bytes | None = None
+    # The walked folder ``source`` is below: the rest of its path is opened following no link.
+    root: str | None = None
 
     @classmethod
     def generated(cls, path: str, data: bytes) -> ContextEntry:
@@ -80,7 +85,7 @@ def _file_chunks(entry: ContextEntry, chunk_size: int) -> Iterator[bytes]:
     assert entry.source is not None
     hasher = hashlib.sha256()
     remaining = entry.size
-    with _open_regular(entry.source) as handle:
+    with _open_regular(entry.source, entry.root) as handle:
         while remaining > 0:
             chunk = handle.read(min(chunk_size, remaining))
             if not chunk:
@@ -96,15 +101,19 @@ def _file_chunks(entry: ContextEntry, chunk_size: int) -> Iterator[bytes]:
         )
 
 
-def _open_regular(path: str) -> BinaryIO:
-    """Open a context file for reading: never through a final link, never a FIFO or device
-    (O_NONBLOCK: opening a FIFO would wait for a writer)."""
+def _open_regular(path: str, root: str | None = None) -> BinaryIO:
+    """Open a context file for reading: never through a link below ``root`` (without a root:
+    never through a final link), never a FIFO or device."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        if root is not None:
+            descriptor = open_beneath(root, os.path.relpath(path, root))
+        else:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
-        if error.errno == errno.ELOOP:
+        if error.errno in LINK_ERRNOS:
             raise ContextChangedError(
-                f"{path} became a symlink after the build context was resolved",
+                f"{path} or a folder on its way became a symlink after the build context was "
+                "resolved",
                 hint="build again: links in a folder are sent as links, never followed",
             ) from None
         hint = ("let the user running Python read it, or leave it out with a .dockerignore rule"

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from imagebuild_nb.beneath import open_beneath
 from imagebuild_nb.service.bounded_tar import HeaderTooLargeError, RefusedHeaderError, open_bounded
 from imagebuild_nb.spec.links import LinkLoopError, LinkTree
 
@@ -230,22 +231,13 @@ def _checked_name(raw: str, limits: ArchiveLimits) -> str:
 def read_inside(root: Path, name: str, max_bytes: int) -> bytes:
     """The regular file ``name`` below ``root`` (an extracted context), opened component by
     component with ``O_NOFOLLOW``: a name that goes through a link is refused, not followed."""
-    parts = [part for part in name.split("/") if part not in ("", ".")]
-    if not parts or ".." in parts or name.startswith("/"):
-        raise UnsafeArchiveError(f"{name!r} is not a relative path inside the context")
-    folder = os.open(root, _DIR_FLAGS)
     try:
-        for part in parts[:-1]:
-            inner = os.open(part, _DIR_FLAGS, dir_fd=folder)
-            os.close(folder)
-            folder = inner
-        descriptor = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-                             | os.O_CLOEXEC, dir_fd=folder)
+        descriptor = open_beneath(root, name)
+    except ValueError:
+        raise UnsafeArchiveError(f"{name!r} is not a relative path inside the context") from None
     except OSError as error:
         raise UnsafeArchiveError(f"the context has no file {name!r} that can be read without "
                                  f"following a link ({error.strerror})") from None
-    finally:
-        os.close(folder)
     with os.fdopen(descriptor, "rb") as handle:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise UnsafeArchiveError(f"{name!r} in the context is not a regular file")

@@ -116,6 +116,43 @@ def test_a_file_swapped_for_a_link_after_resolving_is_never_read_through(tree: P
     assert b"x = 9" not in sent
 
 
+def test_a_folder_swapped_for_a_link_after_resolving_is_never_read_through(
+    tree: Path, tmp_path: Path,
+) -> None:
+    """O_NOFOLLOW guards the last component only: a parent folder swapped for a link must fail
+    the upload before any byte of the file it now leads to leaves."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mod.py").write_text("x = 9\n")  # same size: only the digest could see it
+    ctx = image(tree).build_context()
+    (tree / "src" / "pkg").rename(tree / "src" / "pkg-moved")
+    (tree / "src" / "pkg").symlink_to(elsewhere)
+    sent = bytearray()
+    with pytest.raises(ContextChangedError, match="link"):
+        for chunk in iter_tar(ctx.entries, chunk_size=1):  # every byte leaves as it is read
+            sent += chunk
+    assert b"x = 9" not in sent
+
+
+def test_a_directory_context_never_reads_through_a_swapped_folder(tmp_path: Path) -> None:
+    from imagebuild_nb.builders.context import DirectoryContext
+
+    root = tmp_path / "context"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "f").write_text("public\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "f").write_text("secret\n")
+    context = DirectoryContext(root, "FROM scratch\n")
+    entries = context._walk()
+    (root / "sub").rename(root / "sub-moved")
+    (root / "sub").symlink_to(tmp_path / "elsewhere")
+    sent = bytearray()
+    with pytest.raises(ContextChangedError, match="link"):
+        for chunk in iter_tar(entries, chunk_size=1):
+            sent += chunk
+    assert b"secret" not in sent
+
+
 @pytest.mark.parametrize("target", ["/etc/passwd", "../../outside", "pkg/../../x"])
 def test_symlink_escapes_are_refused(tree: Path, target: str) -> None:
     (tree / "src" / "evil").symlink_to(target)
