@@ -43,13 +43,15 @@ def test_secret_reaches_only_its_step_and_nothing_keeps_it(
     monkeypatch.setenv("IBNB_TEST_TOKEN", env_value)
     token_file = tmp_path / "deploy_key"
     token_file.write_text(file_value)
-    name = f"test/secrets-{uuid.uuid4().hex[:8]}"
+    nonce = uuid.uuid4().hex
+    name = f"test/secrets-{nonce[:8]}"
     fimg = (flyte.Image.from_base(busybox_base).clone(name=name, extendable=True)
             # Flyte's form: a bare name is Secret(key=name), the variable IBNB_TEST_TOKEN
-            .with_commands(['echo "$IBNB_TEST_TOKEN" | sha256sum > /proof-env',
+            # A secret is not part of BuildKit's cache key either: a nonce makes the steps new.
+            .with_commands([f': {nonce}; echo "$IBNB_TEST_TOKEN" | sha256sum > /proof-env',
                             'echo "printing $IBNB_TEST_TOKEN"'], secret_mounts=["ibnb_test_token"])
             # ours: a file path, seen by the step as /run/secrets/<file name>
-            .with_commands(["sha256sum < /run/secrets/deploy_key > /proof-file"],
+            .with_commands([f": {nonce}; sha256sum < /run/secrets/deploy_key > /proof-file"],
                            secret_mounts=[str(token_file)]))
     engine = ImageBuildEngine(Settings(local_driver="buildkit"))
     tag_before = as_image(fimg).tag
@@ -82,7 +84,8 @@ def test_secret_value_is_in_no_layer_when_the_spec_does_not_name_it(
     monkeypatch.setenv("IBNB_LAYER_TOKEN", value)
     fimg = (flyte.Image.from_base(busybox_base)
             .clone(name=f"test/secret-layers-{uuid.uuid4().hex[:8]}", extendable=True)
-            .with_commands(['[ ${#IBNB_LAYER_TOKEN} -gt 10 ] && echo "len ok" > /proof',
+            .with_commands([f': {uuid.uuid4().hex}; [ ${{#IBNB_LAYER_TOKEN}} -gt 10 ] && '
+                            'echo "len ok" > /proof',
                             "echo $IBNB_LAYER_TOKEN; cat /proc/self/environ | tr '\\0' '\\n' "
                             "| grep -c IBNB || true"],
                            secret_mounts=[flyte.Secret(key="IBNB_LAYER_TOKEN")]))
