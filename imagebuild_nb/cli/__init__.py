@@ -65,7 +65,10 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message}\n{self.format_usage().strip()}")
+        from imagebuild_nb.suggest import did_you_mean
+
+        raise _UsageError(f"{message}{did_you_mean(message, self)}\n"
+                          f"{self.format_usage().strip()}")
 
 
 def _common_options() -> argparse.ArgumentParser:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-import re
 import shlex
 from typing import NoReturn
 
 from IPython.core.error import UsageError
+
+from imagebuild_nb.suggest import did_you_mean
 
 HELP = """\
 Check and build container images from the notebook.
@@ -93,43 +93,6 @@ def cell_parser() -> argparse.ArgumentParser:
     exists = commands.add_parser("exists", add_help=False)
     _add_cell_image_flags(exists)
     return parser
-
-
-_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
-_UNRECOGNIZED = re.compile(r"unrecognized arguments: (.*)")
-
-
-def did_you_mean(message: str, parser: argparse.ArgumentParser) -> str:
-    """A suggestion for a mistyped command or option, from argparse's own error message.
-
-    >>> did_you_mean("argument COMMAND: invalid choice: 'biuld' (choose from 'exists', "
-    ...              "'build')", line_parser())
-    "\\ndid you mean 'build'?"
-    """
-    choice = _INVALID_CHOICE.search(message)
-    if choice:
-        options = re.findall(r"'([^']*)'", choice.group(2))
-        close = difflib.get_close_matches(choice.group(1), options, n=1)
-        return f"\ndid you mean {close[0]!r}?" if close else ""
-    unknown = _UNRECOGNIZED.search(message)
-    if unknown:
-        options = {flag for action in _all_actions(parser) for flag in action.option_strings}
-        hints = []
-        for word in unknown.group(1).split():
-            close = difflib.get_close_matches(word.split("=")[0], sorted(options), n=1)
-            if close:
-                hints.append(f"did you mean {close[0]!r} for {word!r}?")
-        return "\n" + "\n".join(hints) if hints else ""
-    return ""
-
-
-def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    actions = list(parser._actions)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                actions.extend(_all_actions(sub))
-    return actions
 
 
 def parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
