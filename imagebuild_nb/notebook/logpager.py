@@ -22,18 +22,23 @@ import html
 import ipywidgets as widgets
 
 from imagebuild_nb.notebook.logview import LogStore
+from imagebuild_nb.progress import states
 
 PAGE_LINES = 500
+MATCHES = 500
 
 
 class LogPager(widgets.VBox):
-    """A page number box over a ``<pre>`` of that page; hidden until shown."""
+    """A page number box and a search box over a ``<pre>`` of numbered lines; hidden until
+    shown. With a search, the page shows the matching lines (the first ``MATCHES``)."""
 
     def __init__(self, **kwargs: object) -> None:
         self.page_number = widgets.BoundedIntText(value=1, min=1, max=1, description="page",
                                                   layout=widgets.Layout(width="11em"))
+        self.search = widgets.Text(placeholder="search the log", continuous_update=False,
+                                   layout=widgets.Layout(width="18em"))
         self.page_view = widgets.HTML()
-        super().__init__([self.page_number, self.page_view],
+        super().__init__([widgets.HBox([self.page_number, self.search]), self.page_view],
                          layout=widgets.Layout(display="none"), **kwargs)
         self.add_class("imagebuild-logpager")
 
@@ -50,20 +55,33 @@ class LogPager(widgets.VBox):
         number = pages if page is None else min(max(1, page), pages)
         first = (number - 1) * PAGE_LINES
         lines = store.read(first, PAGE_LINES) if store is not None else []
+        numbered = list(enumerate(lines, start=first + 1))
         with self.page_number.hold_sync():
             self.page_number.max = pages
             self.page_number.value = number
         head = f"lines {first + 1}-{first + len(lines)} of {total}" if lines else "no log yet"
+        query = self.search.value.strip()
+        if query and store is not None:
+            numbered = store.search(query, MATCHES)
+            more = " (the first shown)" if len(numbered) >= MATCHES else ""
+            head = f"{len(numbered)} lines with {query!r}{more} of {total}"
+            lines = [line for _, line in numbered]
         if store is not None:
             head += f" · file {store.path}"
             if store.dropped:
                 head += f" · {store.dropped} lines past the size cap were dropped"
         self.page_view.value = (
-            f'<div class="imagebuild-pagehead" style="color: #6b7280">{html.escape(head)}</div>'
+            f'<div class="imagebuild-pagehead" style="color: {states.muted()}">{html.escape(head)}</div>'
             '<pre class="imagebuild-page" style="max-height: 30em; overflow: auto; margin: 0; '
-            f'font-size: 12px">{html.escape(chr(10).join(lines))}</pre>')
+            f'font-size: 12px">{html.escape(chr(10).join(_numbered(numbered)))}</pre>')
 
     def close(self) -> None:
+        self.search.close()
         self.page_number.close()
         self.page_view.close()
         super().close()
+
+
+def _numbered(lines: list[tuple[int, str]]) -> list[str]:
+    width = len(str(lines[-1][0])) if lines else 1
+    return [f"{number:>{width}} │ {text}" for number, text in lines]

@@ -129,6 +129,22 @@ class LogStore:
                     out.append(raw.decode("utf-8", "replace").rstrip("\n"))
             return out
 
+    def search(self, query: str, limit: int = 500) -> list[tuple[int, str]]:
+        """(line number from 1, line) of the first ``limit`` lines holding ``query`` (any case)."""
+        needle = query.lower()
+        found: list[tuple[int, str]] = []
+        with self._lock:
+            if self._file.closed or not needle:
+                return found
+            self._file.flush()
+            with open(self.path, encoding="utf-8", errors="replace") as reader:
+                for number, line in enumerate(reader, start=1):
+                    if needle in line.lower():
+                        found.append((number, line.rstrip("\n")))
+                        if len(found) >= limit:
+                            break
+        return found
+
     def read_text(self) -> str:
         with self._lock:
             if self._file.closed:

@@ -153,6 +153,7 @@ class ImageBuildWidget(widgets.VBox):
         self.builder.observe(self._guarded(self._on_builder), "value")
         self.full_log_button.observe(self._guarded(self._on_full_log), "value")
         self.log_pager.page_number.observe(self._guarded(self._on_page), "value")
+        self.log_pager.search.observe(self._guarded(self._on_search), "value")
         self._flusher = Flusher(self.flush, interval=flush_interval) if flush_interval else None
         self.flush()
 
@@ -284,6 +285,10 @@ class ImageBuildWidget(widgets.VBox):
     def _on_full_log(self, change: dict[str, Any]) -> None:
         if not self._in_flush():
             self._post(_ShowPage(None) if change["new"] else _ShowPage(0))
+
+    def _on_search(self, change: dict[str, Any]) -> None:
+        if not self._in_flush() and self.full_log_button.value:
+            self._post(_ShowPage(self.log_pager.page_number.value))
 
     def _on_page(self, change: dict[str, Any]) -> None:
         if not self._in_flush() and self.full_log_button.value:

@@ -122,3 +122,19 @@ def _drained(builder: ManualBuilder, widget: Any) -> None:
     while not builder.events.empty() and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.05)
+
+
+def test_full_log_pager_numbers_lines_and_searches_the_whole_log(make_widget: Any) -> None:
+    widget = make_widget(scripted(*(LogLine(text=f"l{n}" + (" needle" if n % 400 == 7 else ""))
+                                    for n in range(1200))))
+    widget.build_button.click()
+    assert widget.wait_idle(5)
+    widget.full_log_button.value = True
+    widget.flush()
+    pager = widget.log_pager
+    assert "1001 │ l1000\n" in pager.page_view.value  # the last page, numbered
+    pager.search.value = "NEEDLE"
+    widget.flush()
+    view = pager.page_view.value
+    assert "3 lines with &#x27;NEEDLE&#x27; of 1200" in view
+    assert "  8 │ l7 needle\n408 │ l407 needle\n808 │ l807 needle</pre>" in view
