@@ -11,6 +11,7 @@ from pathlib import Path
 
 import flyte
 import pytest
+from IPython import get_ipython
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import start_ipython
 
@@ -19,7 +20,7 @@ from tests.support.services import MIRRORED_BUSYBOX
 
 @pytest.fixture(scope="module")
 def shell():
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()  # one global shell per session: maybe started already
     ip.extension_manager.load_extension("imagebuild_nb")
     yield ip
 
