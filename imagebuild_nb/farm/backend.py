@@ -53,6 +53,9 @@ class FarmBackend:
         self.listen = listen
         self.poll = poll
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        # Streams of one build at one position share one query (50 followers: 1 read, not 50).
+        self._reads: dict[tuple[str, int], asyncio.Future[list[tuple[int, str]]]] = {}
+        self.reads = 0  # queries made for streams (tests and metrics)
         self._listener: asyncio.Task[None] | None = None
         self.notifications = 0  # how many wake-ups arrived (tests and metrics)
 
@@ -149,7 +152,7 @@ class FarmBackend:
             wake = asyncio.Event()
             self._waiters.setdefault(build_id, set()).add(wake)  # before reading: none missed
             try:
-                batch = await asyncio.to_thread(self.store.events, build_id, after)
+                batch = await self._read(build_id, after)
                 if batch:
                     after = batch[-1][0]
                     quiet_since = time.monotonic()
@@ -174,6 +177,25 @@ class FarmBackend:
                     waiters.discard(wake)
                     if not waiters:
                         del self._waiters[build_id]
+
+    async def _read(self, build_id: str, after: int) -> list[tuple[int, str]]:
+        key = (build_id, after)
+        pending = self._reads.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[list[tuple[int, str]]] = asyncio.get_running_loop().create_future()
+        self._reads[key] = future
+        try:
+            self.reads += 1
+            rows = await asyncio.to_thread(self.store.events, build_id, after)
+            future.set_result(rows)
+            return rows
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: followers that share it see it, nobody else must
+            raise
+        finally:
+            del self._reads[key]
 
     async def _listen(self) -> None:
         while True:

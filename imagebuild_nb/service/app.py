@@ -180,8 +180,9 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
         from imagebuild_nb.farm.backend import FarmBackend
         from imagebuild_nb.farm.store import FarmStore
 
+        # Connections for the worker threads that run queries (asyncio's default pool).
         store = FarmStore(self.database_url, max_context_bytes=self.farm_max_context_bytes,
-                          context_grace=self.farm_context_grace)
+                          context_grace=self.farm_context_grace, pool_size=16)
         uploads = Path(self.state_dir) / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         self.backend = FarmBackend(
