@@ -9,7 +9,10 @@ request, events, cancel, errors and result as the Docker builders:
 - registries on loopback (and those in ``insecure_registries``) are spoken to with
   ``--tls-verify=false``, as dockerd treats them;
 - a cancel stops podman (SIGINT, then SIGKILL to its process group) and removes the build's
-  working containers, which a killed podman leaves in its store.
+  working containers, which a stopped podman leaves in its store;
+- podman dies with this process (:mod:`.child`); its scratch folder (context, podman's TMPDIR,
+  the working containers noted at each stage's first step) is swept by the next podman
+  builder to start when this process was killed (:mod:`.leftovers`).
 
 ``root``/``runroot`` give podman a private store (``--root``/``--runroot``), e.g. beside a
 Docker engine on the same machine.
@@ -17,7 +20,7 @@ Docker engine on the same machine.
 >>> from imagebuild_nb.builders.context import InMemoryContext
 >>> PodmanBuilder("podman").command(BuildRequest(dockerfile="", context=InMemoryContext({}),
 ...     tags=("demo:1",)), "/ctx", "/iid")
-['podman', 'build', '--layers', '-f', '/ctx/Dockerfile', '--iidfile', '/iid', '-t', 'demo:1', '/ctx']
+['podman', 'build', '--layers', '--force-rm', '-f', '/ctx/Dockerfile', '--iidfile', '/iid', '-t', 'demo:1', '/ctx']
 """
 
 from __future__ import annotations
@@ -27,21 +30,18 @@ import codecs
 import json
 import logging
 import os
-import selectors
 import shlex
-import shutil
-import signal
 import subprocess
 import tarfile
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
 import httpx
 
+from imagebuild_nb.builders import child, leftovers
 from imagebuild_nb.builders.base import BuildRequest
+from imagebuild_nb.builders.leftovers import Scratch
 from imagebuild_nb.builders.lines import LineSplitter, readable
 from imagebuild_nb.builders.podman_output import PodmanOutputParser
 from imagebuild_nb.checkers.base import Stopwatch, spec_hash_verdict
@@ -52,8 +52,8 @@ from imagebuild_nb.events import (
     BuildEvent,
     BuildFailed,
     BuildFinished,
-    LogLine,
     PushProgress,
+    StepStarted,
 )
 from imagebuild_nb.registry import default_keychain
 from imagebuild_nb.registry.client import RegistryClient
@@ -83,6 +83,12 @@ class PodmanBuilder:
         self.runroot = runroot
         self.insecure_registries = tuple(insecure_registries)
         self.silence_timeout = silence_timeout
+        self._swept = False
+
+    @property
+    def store(self) -> str:
+        """Names podman's image store in scratch records, as an engine address does."""
+        return f"podman:{self.root or 'default'}"
 
     def builds_indexes(self) -> bool:
         """Several platforms build into one manifest list (``--manifest``), pushed as an index."""
@@ -112,7 +118,7 @@ class PodmanBuilder:
         return [p for p in (request.platform or "").split(",") if p]
 
     def command(self, request: BuildRequest, context_dir: str, iidfile: str) -> list[str]:
-        args = [*self.base(), "build", "--layers", "-f",
+        args = [*self.base(), "build", "--layers", "--force-rm", "-f",
                 f"{context_dir}/{request.dockerfile_path}", "--iidfile", iidfile]
         multi = len(self.platforms(request)) > 1
         for tag in request.tags:
@@ -163,6 +169,13 @@ class PodmanBuilder:
         if done.returncode != 0:
             why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise BuilderUnavailableError(f"podman does not work here: {why[0]}", hint=PODMAN_HINT)
+        if not self._swept:  # what killed processes left: once per builder
+            self._swept = True
+            leftovers.sweep(self.store, self._remove_container)
+
+    def _remove_container(self, container: str) -> bool:
+        done = self._quiet(["rm", "-f", container])
+        return done.returncode == 0 or "no such container" in done.stderr.lower()
 
     # -- existence in podman's own store (images that name no registry) ------------------------
     def check_store(self, reference: str, *, spec_hash: str | None = None,
@@ -196,17 +209,29 @@ class PodmanBuilder:
     # -- building ----------------------------------------------------------------------------
     def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:
         parser = PodmanOutputParser()
-        scratch = Path(tempfile.mkdtemp(prefix="imagebuild-podman-"))
-        try:
-            context_dir = scratch / "context"
+        # Named after this process: if it is killed, the next start sweeps it (and the working
+        # containers noted in it).
+        with Scratch.create() as scratch:
+            context_dir = scratch.path / "context"
             _unpack(request, context_dir)
-            iidfile = str(scratch / "iid")
+            iidfile = str(scratch.path / "iid")
             if len(self.platforms(request)) > 1:  # --manifest adds to a list that exists
                 for tag in request.tags:
                     self._quiet(["manifest", "rm", tag])
             command = self.command(request, str(context_dir), iidfile)
             before = self._working_containers()
-            outcome = yield from self._run(command, cancel, parser.feed)
+
+            def built(line: str) -> Iterator[BuildEvent]:
+                for event in parser.feed(line):
+                    if isinstance(event, StepStarted) and event.number == 2:
+                        # The stage's working container exists now: note it for a sweep.
+                        for container in sorted(self._working_containers() - before):
+                            scratch.note_container(self.store, container)
+                    yield event
+
+            # podman's own temporary files go into the scratch folder too, swept with it.
+            (scratch.path / "tmp").mkdir()
+            outcome = yield from self._run(command, cancel, built, tmpdir=scratch.path / "tmp")
             if outcome == "cancelled":
                 self._remove_working_containers(before)
                 yield BuildCancelled(message="cancelled; podman stopped and its build "
@@ -227,7 +252,7 @@ class PodmanBuilder:
                 return
             digest = None
             if request.push:
-                digest_file = str(scratch / "digest")
+                digest_file = str(scratch.path / "digest")
                 tail: list[str] = []
 
                 def pushed(line: str) -> Iterator[BuildEvent]:
@@ -251,51 +276,40 @@ class PodmanBuilder:
             yield BuildFinished(uri=request.primary_tag, digest=digest, image_id=image_id,
                                 pushed=digest is not None,
                                 platform_digests=self._platform_digests(request))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     def _run(self, command: list[str], cancel: threading.Event,
-             on_line: Callable[[str], Iterator[BuildEvent]]
+             on_line: Callable[[str], Iterator[BuildEvent]], tmpdir: Path | None = None
              ) -> Generator[BuildEvent, None, int | str]:
-        """Run ``command``, turning each output line into events; returns its exit status, or
-        "cancelled" / "silent"."""
-        log.debug("running %s", shlex.join(command))
+        """Run ``command`` (it dies with this process: see :mod:`.child`), turning each output
+        line into events; returns its exit status, or "cancelled" / "silent"."""
         try:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            env = {**os.environ, **({"TMPDIR": str(tmpdir)} if tmpdir else {})}
+            process = child.start(command, env)
         except OSError as error:
             raise BuilderUnavailableError(f"cannot run {command[0]}: {error}",
                                           hint=PODMAN_HINT) from error
-        assert process.stdout is not None
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        watcher = threading.Thread(target=_watch, args=(process, cancel), daemon=True,
+                                   name="imagebuild-podman-cancel-watch")
+        watcher.start()
         splitter, text = LineSplitter(), codecs.getincrementaldecoder("utf-8")("replace")
-        fd, quiet = process.stdout.fileno(), 0.0
         try:
-            with selectors.DefaultSelector() as selector:
-                selector.register(fd, selectors.EVENT_READ)
-                while True:
-                    if cancel.is_set():
-                        _stop(process)
-                        return "cancelled"
-                    began = time.monotonic()
-                    if not selector.select(0.1):
-                        quiet += time.monotonic() - began
-                        if self.silence_timeout and quiet >= self.silence_timeout:
-                            _stop(process)
-                            return "silent"
-                        continue
-                    quiet = 0.0
-                    data = os.read(fd, 64 * 1024)
-                    for piece in splitter.feed(text.decode(data, final=not data)):
-                        yield from on_line(piece.text)
-                    if not data:
-                        break
-                for piece in splitter.flush():
+            for data in child.chunks(process, self.silence_timeout):
+                for piece in splitter.feed(text.decode(data)):
                     yield from on_line(piece.text)
+            for piece in splitter.feed(text.decode(b"", final=True)):
+                yield from on_line(piece.text)
+            for piece in splitter.flush():
+                yield from on_line(piece.text)
+        except child.Silent:
+            child.stop(process)
+            return "cancelled" if cancel.is_set() else "silent"
         finally:
-            if process.poll() is None:  # our consumer went away: stop podman too
-                _stop(process)
+            if process.poll() is None:  # our consumer went away (or cancel): stop podman
+                child.stop(process)
             process.stdout.close()
-        code = process.wait()
+        code = child.wait(process, timeout=30)
         return "cancelled" if cancel.is_set() else code
 
     def _platform_digests(self, request: BuildRequest) -> dict[str, str]:
@@ -385,15 +399,8 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGINT (podman cleans up), then SIGKILL, to podman's process group."""
-    for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
+def _watch(process: subprocess.Popen[bytes], cancel: threading.Event) -> None:
+    while process.poll() is None:
+        if cancel.wait(0.1):
+            child.stop(process)
             return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            log.debug("podman did not stop on %s", sig.name)

@@ -6,9 +6,14 @@ left" is asserted about this test's own store, never the machine's.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,3 +224,57 @@ def test_without_a_registry_podmans_own_store_is_checked(
         assert checked.state == "missing"
     finally:
         engine.close()
+
+
+CLIENT = """
+import sys, threading
+from imagebuild_nb.builders import BuildRequest, InMemoryContext
+from imagebuild_nb.builders.podman import PodmanBuilder
+root, runroot, tag, base = sys.argv[1:5]
+dockerfile = f"FROM {base}\\nRUN echo started-$((6*7)) {tag} && sleep 12 && echo finished\\n"
+request = BuildRequest(dockerfile=dockerfile, context=InMemoryContext({"Dockerfile": dockerfile}),
+                       tags=(tag,), network_mode="host", no_cache=True)
+for event in PodmanBuilder(root=root, runroot=runroot).build(request, threading.Event()):
+    print(event.kind, getattr(event, "text", ""), flush=True)
+"""
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_sigkill_of_the_client_leaves_no_podman_no_container_no_files(
+        podman_store: tuple[str, str], busybox_base: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    root, runroot = podman_store
+    tag = f"localhost/test/podman-killed:{uuid.uuid4().hex[:12]}"
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, root, runroot, tag, busybox_base],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "TMPDIR": str(scratch_root)})
+    assert client.stdout is not None
+    seen = []
+    for line in client.stdout:
+        seen.append(line)
+        if line.startswith("log started-42"):
+            break
+    else:
+        pytest.fail(f"the client ended before its RUN started: {''.join(seen)}")
+    assert any(scratch_root.iterdir())
+    client.send_signal(signal.SIGKILL)
+    client.wait(10)
+    client.stdout.close()
+
+    def running() -> list[str]:
+        found = subprocess.run(["pgrep", "-af", tag], capture_output=True, text=True).stdout
+        return [line for line in found.splitlines() if "pgrep" not in line]
+
+    deadline = time.monotonic() + 15
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not running(), "podman (or its RUN) outlived the killed client"
+    # The next start of a podman builder removes the working container and the scratch folder.
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    fresh = PodmanBuilder(root=root, runroot=runroot)
+    fresh.ensure_available()
+    assert not list(scratch_root.iterdir())
+    assert _containers(fresh) == []
