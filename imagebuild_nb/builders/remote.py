@@ -31,7 +31,7 @@ from imagebuild_nb.build import RemoteRun
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, ServiceError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildStarted, is_terminal
-from imagebuild_nb.wire import parse_sse, paths
+from imagebuild_nb.wire import BuildStatus, parse_sse, paths
 from imagebuild_nb.settings import Settings
 
 if TYPE_CHECKING:
@@ -266,18 +266,18 @@ class ServiceUnreachable(Exception):
 def check_outcome(record: dict[str, Any]) -> None:
     """Raise for a build that did not succeed; a lost build is a ServiceError, not a failure."""
     status = record.get("status")
-    if status == "succeeded":
+    if status == BuildStatus.SUCCEEDED:
         return
-    if status == "interrupted":
+    if status == BuildStatus.INTERRUPTED:
         raise ServiceError(
             f"the build service lost build {record.get('id')}: {record.get('error')}",
             hint="submit the build again",
         )
-    if status == "cancelled":
+    if status == BuildStatus.CANCELLED:
         from imagebuild_nb.errors import BuildCancelledError
 
         raise BuildCancelledError(f"build {record.get('id')} was cancelled")
-    if status == "failed":
+    if status == BuildStatus.FAILED:
         # The same structured error as a local failure: the service keeps the failed event's
         # step, exit code and log tail in the record.
         raise BuildFailedError(
@@ -348,9 +348,10 @@ class RemoteBuilder:
     def __init__(
         self, settings: Settings | None = None, *, client: RemoteBuildClient | None = None
     ) -> None:
+        # Connection settings only: nothing about any build, so one builder serves many
+        # builds at once and a build is found again by its id alone.
         self._settings = settings
         self._client = client
-        self.last_run: RemoteRun | None = None
 
     @property
     def client(self) -> RemoteBuildClient:
@@ -376,8 +377,7 @@ class RemoteBuilder:
 
     def start(self, request: BuildRequest, *, spec: dict[str, Any] | None = None) -> RemoteRun:
         """Upload and submit; returns at once with the run id and page URL."""
-        self.last_run = self.client.submit_request(request, spec=spec)
-        return self.last_run
+        return self.client.submit_request(request, spec=spec)
 
     def build(self, request: BuildRequest, cancel: threading.Event) -> Iterator[BuildEvent]:
         run = self.start(request)
@@ -397,7 +397,7 @@ class RemoteBuilder:
         for event in self.client.events(build_id, after=after, cancel=cancel):
             if isinstance(event, BuildFailed):
                 record = self.client.get(build_id)
-                if record.get("status") == "interrupted":
+                if record.get("status") == BuildStatus.INTERRUPTED:
                     check_outcome(record)  # raises ServiceError: lost, not failed
             yield event
 

@@ -15,10 +15,11 @@ from imagebuild_nb.cli._output import ExitCode, Output
 from imagebuild_nb.cli._progress import TerminalProgress
 from imagebuild_nb.errors import BuilderUnavailableError, ServiceError
 from imagebuild_nb.events import BuildEvent, is_terminal
+from imagebuild_nb.wire import BuildStatus
 
 LOCAL_IDS = ("local builds (--builder local) do not outlive the `imagebuild build` process "
              "that ran them, so only remote builds (--builder remote) can be looked up by id")
-_GOOD = {"queued", "running", "succeeded"}
+_GOOD = {BuildStatus.QUEUED, BuildStatus.RUNNING, BuildStatus.SUCCEEDED}
 _SETTLE_WAIT = 5.0
 
 
