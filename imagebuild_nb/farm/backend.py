@@ -160,14 +160,16 @@ class FarmBackend:
                     if any(_kind(text) in TERMINAL_KINDS for _, text in batch):
                         return
                     continue
-                info = await self.get(build_id)
-                if info.terminal and info.events <= after:
-                    return
                 waited = time.monotonic() - quiet_since
                 try:
                     await asyncio.wait_for(wake.wait(), max(min(self.poll, keepalive - waited),
                                                             0.01))
                 except asyncio.TimeoutError:
+                    # No word for a poll interval: a safety net (every ended build has its
+                    # terminal event row), checked only then, not on every wake-up.
+                    info = await self.get(build_id)
+                    if info.terminal and info.events <= after:
+                        return
                     if time.monotonic() - quiet_since >= keepalive:
                         quiet_since = time.monotonic()
                         yield None
