@@ -22,10 +22,10 @@ from imagebuild_nb.builders import BuildRequest, InMemoryContext
 from imagebuild_nb.builders.base import SubmittingBuilder
 from imagebuild_nb.builders.platforms import PerPlatformBuilder, for_request
 from imagebuild_nb.builders.select import get_builder
-from imagebuild_nb.errors import BuilderUnavailableError
+from imagebuild_nb.errors import BuilderUnavailableError, RegistryError
 from imagebuild_nb.events import BuildFailed, StepStarted
 from imagebuild_nb.registry.client import RegistryClient
-from imagebuild_nb.registry.index import push_index
+from imagebuild_nb.registry.index import describe, push_index
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.reference import ImageReference
 from tests.support.services import MANIFEST_TYPES, Registry
@@ -202,3 +202,32 @@ def test_index_document_follows_its_entries() -> None:
     assert document["mediaType"] == media_type
     assert document["manifests"][1]["platform"] == {"architecture": "arm64", "os": "linux",
                                                     "variant": "v8"}
+
+
+def test_the_legacy_builder_is_refused_for_two_platforms() -> None:
+    request = BuildRequest(dockerfile="FROM x\n", context=InMemoryContext({}),
+                           tags=("localhost:5001/x:1",), platform="linux/amd64,linux/arm64")
+    legacy = get_builder("local", Settings(local_driver="docker-api"))
+    with pytest.raises(BuilderUnavailableError, match="legacy builder") as caught:
+        for_request(legacy, request, Settings())
+    assert "local_driver='buildkit'" in str(caught.value.hint)
+
+
+def test_an_index_never_claims_a_platform_its_image_is_not_for(
+        multiarch_base: str, plain_registry: Registry) -> None:
+    # The busybox base's amd64 image, offered as arm64: refused, nothing pushed.
+    amd64 = ImageReference.parse(f"{multiarch_base}-linux-amd64")
+    target = amd64.with_tag(f"wrong-platform-{uuid.uuid4().hex[:8]}")  # an index names its repo's
+
+    async def claim() -> None:
+        async with RegistryClient() as client:
+            entry = await describe(client, amd64, "linux/amd64", amd64.tag or "")
+            assert entry.platform == "linux/amd64"
+            with pytest.raises(RegistryError, match="built for linux/amd64, not linux/arm64"):
+                await describe(client, amd64, "linux/arm64", amd64.tag or "")
+            with pytest.raises(RegistryError, match="not linux/arm64"):
+                await push_index(client, target, [("linux/arm64", amd64.tag or "")])
+
+    asyncio.run(claim())
+    repository, tag = target.repository, target.tag
+    assert httpx.head(f"{plain_registry.url}/v2/{repository}/manifests/{tag}").status_code == 404

@@ -71,6 +71,12 @@ def for_request(builder: Builder, request: BuildRequest, settings: Settings) -> 
         raise BuilderUnavailableError(
             f"the {builder.name} builder cannot build a multi-platform image "
             f"({request.platform}) yet", hint=f"use {CAPABLE}")
+    if builder.driver == "docker-api":
+        raise BuilderUnavailableError(
+            f"the Engine-API driver (the legacy builder) builds for the engine's own platform "
+            f"only, so it cannot build {request.platform}",
+            hint="use local_driver='buildkit' (or 'auto') with a docker CLI that has BuildKit, "
+                 "or builder='local-podman'")
     return PerPlatformBuilder(builder, settings)
 
 

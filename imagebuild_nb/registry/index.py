@@ -28,6 +28,7 @@ from imagebuild_nb.registry.manifests import (
     INDEX_TYPES,
     OCI_INDEX,
     Platform,
+    config_descriptor,
     index_entries,
 )
 from imagebuild_nb.spec.reference import ImageReference
@@ -69,6 +70,14 @@ async def describe(client: RegistryClient, ref: ImageReference, platform: str,
     if manifest.media_type in INDEX_TYPES:
         raise RegistryError(f"{ref.repository}@{reference} ({platform}) is an index, not an image",
                             reference=str(ref))
+    # The index must not claim a platform its image is not for (a builder that ignored the
+    # platform would otherwise go unnoticed until the job starts on the other architecture).
+    descriptor = config_descriptor(manifest.json())
+    have = Platform.from_json(await client.get_blob_json(ref, descriptor.digest)) \
+        if descriptor else None
+    if have is None or not Platform.parse(platform).matches(have):
+        raise RegistryError(f"{ref.repository}@{reference} was built for {have or 'no platform'}, "
+                            f"not {platform}", reference=str(ref))
     return IndexEntry(platform, manifest.digest, len(manifest.body), manifest.media_type)
 
 
