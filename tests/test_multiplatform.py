@@ -88,6 +88,16 @@ def _run(image: str, platform: str, *command: str) -> str:
     return done.stdout.strip()
 
 
+def _remove_repository(image: Image) -> None:
+    """Every local image of the test's repository, untagged ones too (a pull of the other
+    platform leaves the first one untagged)."""
+    name = image.uri.rsplit(":", 1)[0]
+    listed = subprocess.run(["docker", "images", "-q", name], capture_output=True, text=True,
+                            timeout=60).stdout.split()
+    if listed:
+        subprocess.run(["docker", "rmi", "-f", *set(listed)], capture_output=True, timeout=120)
+
+
 def test_docker_engine_builds_one_index_with_both_platforms(
         engine: ImageBuildEngine, multiarch_base: str, plain_registry: Registry,
         docker_client: docker.DockerClient) -> None:
@@ -113,8 +123,7 @@ def test_docker_engine_builds_one_index_with_both_platforms(
             assert _run(image.uri, platform, "uname", "-m") == machine
             assert _run(image.uri, platform, "cat", "/built-on") == machine
     finally:
-        for name in (image.uri, *(f"{image.uri}-{p.replace('/', '-')}" for p in TWO)):
-            subprocess.run(["docker", "rmi", "-f", name], capture_output=True, timeout=60)
+        _remove_repository(image)
     # Found as a whole afterwards: nothing to build.
     assert engine.check(image).exists
     assert engine.build(image).status == "exists"
@@ -135,7 +144,7 @@ def test_podman_builds_one_index_with_both_platforms(
         assert _run(image.uri, "linux/arm64", "cat", "/built-on") == "aarch64"
         assert _run(image.uri, "linux/amd64", "cat", "/built-on") == "x86_64"
     finally:
-        subprocess.run(["docker", "rmi", "-f", image.uri], capture_output=True, timeout=60)
+        _remove_repository(image)
 
 
 def test_an_index_missing_a_platform_is_incomplete_and_rebuilt(
@@ -160,8 +169,7 @@ def test_an_index_missing_a_platform_is_incomplete_and_rebuilt(
     rebuilt = engine.build(image)
     assert rebuilt.status == "built" and rebuilt.reason == "missing"
     assert _index_platforms(plain_registry, image.uri) == list(TWO)
-    subprocess.run(["docker", "rmi", "-f", *(f"{image.uri}-{p.replace('/', '-')}" for p in TWO)],
-                   capture_output=True, timeout=60)
+    _remove_repository(image)
 
 
 def test_multi_platform_without_a_registry_says_what_to_do(multiarch_base: str) -> None:
