@@ -19,7 +19,7 @@ used); ``upload_dir`` is where a verified upload is staged before ``store_contex
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -66,7 +66,10 @@ class BuildBackend(Protocol):
         self, build_id: str, *, after: int, keepalive: float
     ) -> AsyncIterator[list[tuple[int, str]] | None]: ...
 
-    async def read_events(self, build_id: str, after: int = 0) -> list[str]: ...
+    async def read_events(self, build_id: str, after: int = 0) -> Iterable[str]:
+        """The stored events with seq > ``after``, in order. May be lazy (read from disk as it
+        is iterated, never all in memory): iterate it once, on the event loop's thread."""
+        ...
 
     async def use_context(self, digest: str) -> bool: ...
 
@@ -128,9 +131,9 @@ class LocalBackend:
     ) -> AsyncIterator[list[tuple[int, str]] | None]:
         return self.manager.follow(build_id, after=after, keepalive=keepalive)
 
-    async def read_events(self, build_id: str, after: int = 0) -> list[str]:
+    async def read_events(self, build_id: str, after: int = 0) -> Iterable[str]:
         self.manager.get(build_id)
-        return list(_events(self.manager, build_id, after))
+        return _events(self.manager, build_id, after)  # lazy: a line at a time from disk
 
     async def use_context(self, digest: str) -> bool:
         return self.manager.store.use_context(digest)

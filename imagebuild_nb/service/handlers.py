@@ -36,6 +36,7 @@ from imagebuild_nb.service.uploads import ContextUpload
 log = logging.getLogger(__name__)
 
 AUTH_RESOURCE = "imagebuild"
+_LOG_PIECE = 256 * 1024  # characters of GET .../log written before waiting for the client
 # Jupyter Server reads "Authorization: token <t>" and "Authorization: Bearer <t>".
 CHALLENGE = 'token realm="imagebuild", Bearer realm="imagebuild"'
 BUILD_ID = r"(?P<build_id>[^/]+)"
@@ -281,10 +282,23 @@ class LogHandler(ServiceHandler):
     @authorized
     async def get(self, build_id: str) -> None:
         await self.find(build_id)
-        # The same lines as the build's page shows.
+        # The same lines as the build's page shows, sent in pieces as they are read: a log of
+        # any length never sits in memory whole.
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
         lines = log_lines(iter(await self.backend.read_events(build_id)))
-        text = "".join(f"{line}\n" for line in lines if line is not None)
-        self.finish(text, set_content_type="text/plain; charset=utf-8")
+        piece: list[str] = []
+        size = 0
+        try:
+            for line in lines:
+                piece.append(f"{line}\n")
+                size += len(line) + 1
+                if size >= _LOG_PIECE:
+                    self.write("".join(piece))
+                    piece, size = [], 0
+                    await self.flush()
+        except iostream.StreamClosedError:
+            return
+        self.finish("".join(piece), set_content_type="text/plain; charset=utf-8")
 
 
 class ExistenceHandler(ServiceHandler):

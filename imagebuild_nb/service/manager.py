@@ -3,7 +3,10 @@
 Handlers stay thin and call a ``BuildManager``. It lives on the server's event loop; each build
 runs its ``BuildRunner`` in a worker thread, whose events come back to the loop in batches,
 are redacted, numbered (``seq`` 1, 2, ... per build: the SSE id), appended to the build's
-event log and fanned out to subscribers.
+event log and fanned out to subscribers. Memory per build is bounded: the last
+``EVENT_WINDOW`` events stay in memory for followers that keep up, a follower that falls behind
+(or replays an ended build) reads the log on disk in batches, and a builder faster than the
+loop waits rather than piling events up.
 
     manager = BuildManager(BuildStore(state_dir), EngineRunner(), max_concurrent=2)
     manager.recover()                     # running-at-crash -> interrupted; queued -> re-queued
@@ -16,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import logging
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import IO
 
@@ -50,6 +55,9 @@ from imagebuild_nb.service.uploads import remove_partial_uploads
 log = logging.getLogger(__name__)
 
 INTERRUPTED_MESSAGE = "interrupted: the build service stopped while this build was running"
+# A running build keeps its last events in memory for followers that keep up; the rest are
+# read back from its event log on disk in batches of this size.
+EVENT_WINDOW = 1024
 # Uploaded contexts outlive their builds (a client re-sends nothing for an unchanged context)
 # for this long after their last use.
 DEFAULT_CONTEXT_RETENTION = 24 * 3600.0
@@ -64,25 +72,30 @@ class MissingContextError(LookupError):
 
 
 class _Live:
-    """In-memory state of a queued or running build (events as JSON text, index = seq - 1)."""
+    """In-memory state of a queued or running build: its last ``EVENT_WINDOW`` events as JSON
+    text (the last one has seq ``last_seq``); every event is in its event log on disk."""
 
-    def __init__(self, record: BuildRecord, first_seq: int = 1) -> None:
+    def __init__(self, record: BuildRecord) -> None:
         self.id = record.id
-        self.frames: list[str] = []
-        self.first_seq = first_seq
+        self.frames: deque[str] = deque(maxlen=EVENT_WINDOW)
+        self.last_seq = 0
         self.changed = asyncio.Event()
         self.cancel = threading.Event()
         self.done = False
         self.task: asyncio.Task[None] | None = None
         self.inbox: list[BuildEvent] = []
         self.inbox_lock = threading.Lock()
+        # The worker waits while the loop has EVENT_WINDOW events still to take from the inbox:
+        # a builder faster than the loop cannot pile up events in memory.
+        self.inbox_room = threading.Condition(self.inbox_lock)
         self.scheduled = False
         self.log: IO[str] | None = None
         self.terminal: BuildEvent | None = None
 
     @property
-    def last_seq(self) -> int:
-        return self.first_seq - 1 + len(self.frames)
+    def window_start(self) -> int:
+        """The seq of the oldest event still in memory."""
+        return self.last_seq - len(self.frames) + 1
 
     def notify(self) -> None:
         self.changed.set()
@@ -218,32 +231,35 @@ class BuildManager:
         """
         self.get(build_id)
         live = self._live.get(build_id)
-        if live is None:
-            batch = [
-                (seq, text)
-                for seq, text in enumerate(self.store.read_events(build_id), start=1)
-                if seq > after
-            ]
-            if batch:
-                yield batch
-            return
-        while True:
-            if live.last_seq > after:
-                start = max(after - live.first_seq + 1, 0)
-                batch = [
-                    (live.first_seq + index, live.frames[index])
-                    for index in range(start, len(live.frames))
-                ]
-                after = batch[-1][0]
-                yield batch
-                continue
-            if live.done:
+        reader = self.store.event_reader(build_id)
+        try:
+            if live is None:  # ended: its log on disk is complete
+                while batch := reader.read(after, EVENT_WINDOW):
+                    after = batch[-1][0]
+                    yield batch
                 return
-            waiter = live.changed
-            try:
-                await asyncio.wait_for(waiter.wait(), keepalive)
-            except asyncio.TimeoutError:
-                yield None
+            while True:
+                if live.last_seq > after:
+                    if after + 1 >= live.window_start:
+                        start = after + 1 - live.window_start
+                        batch = [(after + 1 + index, text) for index, text in
+                                 enumerate(itertools.islice(live.frames, start, None))]
+                    else:  # fell behind the window: the log on disk has every event so far
+                        if live.log is not None:
+                            live.log.flush()
+                        batch = reader.read(after, min(EVENT_WINDOW, live.window_start - after - 1))
+                    after = batch[-1][0]
+                    yield batch
+                    continue
+                if live.done:
+                    return
+                waiter = live.changed
+                try:
+                    await asyncio.wait_for(waiter.wait(), keepalive)
+                except asyncio.TimeoutError:
+                    yield None
+        finally:
+            reader.close()
 
     # -- running ---------------------------------------------------------------------------
     def _enqueue(self, record: BuildRecord) -> None:
@@ -313,6 +329,8 @@ class BuildManager:
 
     def _post(self, live: _Live, event: BuildEvent, loop: asyncio.AbstractEventLoop) -> None:
         with live.inbox_lock:
+            while len(live.inbox) >= EVENT_WINDOW and not live.cancel.is_set():
+                live.inbox_room.wait(timeout=1.0)
             live.inbox.append(event)
             if live.scheduled:
                 return
@@ -323,6 +341,7 @@ class BuildManager:
         with live.inbox_lock:
             events, live.inbox = live.inbox, []
             live.scheduled = False
+            live.inbox_room.notify_all()
         for event in events:
             self._append(live, event, flush=False)
         if live.log is not None:
@@ -334,6 +353,7 @@ class BuildManager:
         numbered = self.redactor.event(event).numbered(live.last_seq + 1)
         text = json.dumps(numbered.to_dict(), separators=(",", ":"))
         live.frames.append(text)
+        live.last_seq = numbered.seq
         if live.log is None:
             live.log = self.store.open_event_log(live.id)
         live.log.write(text + "\n")

@@ -133,7 +133,7 @@ class BuildPageHandler(ExtensionHandlerMixin, JupyterHandler):  # type: ignore[m
             record = await backend.get(build_id)
         except UnknownBuildError:
             raise web.HTTPError(404, f"no build with id {build_id}") from None
-        events = await backend.read_events(build_id)
+        events = list(await backend.read_events(build_id))  # read_events may be lazy
         self.set_header("Content-Type", "text/html; charset=utf-8")
         if self.get_argument("view", None) == "fragment":
             self.finish(fragment(record, events))

@@ -177,6 +177,10 @@ class BuildStore:
     def open_event_log(self, build_id: str) -> IO[str]:
         return (self.build_dir(build_id) / "events.jsonl").open("a", encoding="utf-8")
 
+    def event_reader(self, build_id: str) -> EventReader:
+        """A reader of the build's event log that goes on from where it stopped."""
+        return EventReader(self.build_dir(build_id) / "events.jsonl")
+
     def read_events(self, build_id: str, after: int = 0) -> Iterator[str]:
         """Yield the JSON text of every stored event with ``seq > after``, in order."""
         path = self.build_dir(build_id) / "events.jsonl"
@@ -203,3 +207,40 @@ class BuildStore:
         values["push"] = bool(values["push"])
         values["force"] = bool(values["force"])
         return BuildRecord(**values)
+
+
+class EventReader:
+    """Batches of (seq, event JSON) from a build's event log, read on from where the last batch
+    stopped: the log only grows, so following a build of N events reads each line once and
+    holds one batch in memory. A line not yet ended (being written) is left for the next read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._handle: IO[bytes] | None = None
+        self._seq = 0  # lines read so far
+
+    def read(self, after: int, limit: int) -> list[tuple[int, str]]:
+        if self._handle is None or after < self._seq:
+            self.close()
+            try:
+                self._handle = self._path.open("rb")
+            except FileNotFoundError:
+                return []
+        handle = self._handle
+        batch: list[tuple[int, str]] = []
+        while len(batch) < limit:
+            position = handle.tell()
+            line = handle.readline()
+            if not line.endswith(b"\n"):
+                handle.seek(position)
+                break
+            self._seq += 1
+            if self._seq > after:
+                batch.append((self._seq, line[:-1].decode("utf-8")))
+        return batch
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self._handle, self._seq = None, 0

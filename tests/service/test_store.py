@@ -53,3 +53,21 @@ def test_a_state_directory_from_before_the_failure_fields_opens_and_keeps_its_bu
         assert (failed.step, failed.exit_code, failed.log_tail) == ("step 2: RUN make", 2, ("a", "b"))
     finally:
         store.close()
+
+
+def test_the_event_reader_goes_on_from_where_it_stopped_and_leaves_a_partial_line(
+    tmp_path: Path,
+) -> None:
+    store = BuildStore(tmp_path)
+    store.build_dir("b").mkdir(parents=True)
+    reader = store.event_reader("b")
+    with store.open_event_log("b") as log:
+        log.write("".join(f'{{"seq":{seq}}}\n' for seq in range(1, 6)) + '{"seq":6')
+    assert reader.read(0, 3) == [(1, '{"seq":1}'), (2, '{"seq":2}'), (3, '{"seq":3}')]
+    assert reader.read(3, 10) == [(4, '{"seq":4}'), (5, '{"seq":5}')]  # not the half line
+    with store.open_event_log("b") as log:
+        log.write("}\n")
+    assert reader.read(5, 10) == [(6, '{"seq":6}')]
+    assert reader.read(1, 2) == [(2, '{"seq":2}'), (3, '{"seq":3}')]  # back: reads again
+    reader.close()
+    store.close()
