@@ -25,6 +25,7 @@ from imagebuild_nb.build import ImageBuild
 from imagebuild_nb.events import BuildEvent, StepStarted
 from imagebuild_nb.notebook import widget_html
 from imagebuild_nb.notebook.flusher import Flusher
+from imagebuild_nb.notebook.live import finished_script
 from imagebuild_nb.notebook.logpager import LogPager
 from imagebuild_nb.notebook.logview import LogBuffer, LogStore
 from imagebuild_nb.notebook.viewstate import (
@@ -111,11 +112,24 @@ class ImageBuildWidget(widgets.VBox):
         remote_reason = remote_unavailable(settings, engine)
         self._remote_reason = remote_reason
 
+        # Without a build service, remote is no choice at all: a disabled button beside the
+        # choices, its reason in its tooltip and in a note next to it.
+        choices = ["local", "local-podman"] + ([] if remote_reason else ["remote"])
         self.builder = widgets.ToggleButtons(
-            options=["local", "local-podman", "remote"], value="local",
+            options=choices, value="local",
             tooltips=["Build with the local Docker engine", "Build with podman on this machine",
-                      remote_reason or "Build on the remote build service"],
+                      "Build on the remote build service"][:len(choices)],
             style={"button_width": "auto"})
+        self.remote_button = widgets.Button(
+            description="remote", disabled=True, tooltip=remote_reason,
+            layout=widgets.Layout(width="auto", margin="2px 4px 2px 0",
+                                  display=None if remote_reason else "none"))
+        self.remote_button.add_class("imagebuild-remote")
+        self.remote_note = widgets.HTML(
+            f'<div class="imagebuild-remote-note" style="color: {widget_html.muted()}; '
+            f'font-size: 12px; line-height: 1.3" title="{html.escape(remote_reason, quote=True)}">'
+            "remote: no build service configured<br>(set IMAGEBUILD_NB_REMOTE_URL)</div>"
+            if remote_reason else "")
         # One build's options: both reset after each build (tooltips say so).
         self.dry_run = widgets.Checkbox(description="dry run", indent=False,
                                         tooltip="render only, build nothing (this build only)",
@@ -134,23 +148,23 @@ class ImageBuildWidget(widgets.VBox):
         self.full_log_button = widgets.ToggleButton(description="Full log", icon="list",
                                                     tooltip="Page through the whole build log",
                                                     layout=fit)
-        note = (f'<span style="color: {widget_html.muted()}" title="'
-                f'{html.escape(remote_reason, quote=True)}">remote: not configured</span>'
-                ) if remote_reason else ""
         self.panel = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.log_pager = LogPager()
+        # Where the end-of-build script goes: outputs of an Output widget are trusted, so
+        # JupyterLab and Notebook 7 run it (the HTML widget runs no scripts).
+        self.notice = widgets.Output(layout=widgets.Layout(display="none"))
         controls = widgets.HBox(
-            [self.builder, widgets.HTML(note), self.dry_run, self.force, self.check_button,
-             self.build_button, self.cancel_button, self.full_log_button],
+            [self.builder, self.remote_button, self.remote_note, self.dry_run, self.force,
+             self.check_button, self.build_button, self.cancel_button, self.full_log_button],
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        super().__init__(children=[controls, self.panel, self.log_pager], **kwargs)
+        super().__init__(children=[controls, self.panel, self.log_pager, self.notice],
+                         **kwargs)
         self.uri = str(getattr(image, "uri", image))
         self.add_class("imagebuild-widget")
 
         self.check_button.on_click(self._guarded(self._on_check))
         self.build_button.on_click(self._guarded(self._on_build))
         self.cancel_button.on_click(self._guarded(self._on_cancel))
-        self.builder.observe(self._guarded(self._on_builder), "value")
         self.full_log_button.observe(self._guarded(self._on_full_log), "value")
         self.log_pager.page_number.observe(self._guarded(self._on_page), "value")
         self.log_pager.search.observe(self._guarded(self._on_search), "value")
@@ -230,7 +244,8 @@ class ImageBuildWidget(widgets.VBox):
         for store in (self._log.store, self._previous_store):
             if store is not None:
                 store.close()
-        for child in (self.builder, self.dry_run, self.force, self.check_button,
+        for child in (self.builder, self.remote_button, self.remote_note, self.notice,
+                      self.dry_run, self.force, self.check_button,
                       self.build_button, self.cancel_button, self.full_log_button, self.panel,
                       self.log_pager, *self.children):
             child.close()
@@ -277,10 +292,6 @@ class ImageBuildWidget(widgets.VBox):
         handle = self._handle
         if handle is not None:
             self._spawn(lambda: self._cancel(handle))
-
-    def _on_builder(self, change: dict[str, Any]) -> None:
-        if change["new"] == "remote" and self._remote_reason and not self._in_flush():
-            self._post(Problem(f"remote builder unavailable: {self._remote_reason}"))
 
     def _on_full_log(self, change: dict[str, Any]) -> None:
         if not self._in_flush():
@@ -397,6 +408,7 @@ class ImageBuildWidget(widgets.VBox):
                 continue
             if isinstance(item, BuildRequested):
                 self._new_log()
+                self.notice.outputs = ()
             elif isinstance(item, BuildEvent):
                 self._progress.feed(item)
                 if isinstance(item, StepStarted):  # numbered as the steps view numbers it
@@ -405,6 +417,16 @@ class ImageBuildWidget(widgets.VBox):
                 else:
                     self._log.add_event(item)
             self._state = reduce(self._state, item)
+            if isinstance(item, BuildSettled):
+                self._notify()
+
+    def _notify(self) -> None:
+        """The build ended: the tab's title (and a notification where the browser allows it)
+        tells a user who looked away; nothing happens for one looking at the page."""
+        script = finished_script(self._progress.view())
+        if script:
+            self.notice.outputs = ({"output_type": "display_data", "metadata": {},
+                                    "data": {"text/html": script, "text/plain": ""}},)
 
     def _new_log(self) -> None:
         # The previous build's log stays reachable (previous_log_path) until the next build.
@@ -419,7 +441,7 @@ class ImageBuildWidget(widgets.VBox):
         if page == 0 or not self.full_log_button.value:
             self.log_pager.hide()
         else:
-            self.log_pager.show(self._log.store, page)
+            self.log_pager.show(self._log.store, page, name=self.uri)
 
     def _render(self) -> None:
         state = self._state
@@ -441,8 +463,6 @@ class ImageBuildWidget(widgets.VBox):
             if control.disabled != disabled:
                 with control.hold_sync():
                     control.disabled = disabled
-        if self.builder.value == "remote" and self._remote_reason:
-            self.builder.value = "local"
         self.status = state.status
         self.digest = state.digest
 

@@ -43,6 +43,9 @@ def test_scripted_check_build_check_with_other_cells_running(page: Any, lab: Lab
     button(widget, "Check").click()
     widget.locator(".imagebuild-badge[data-status='missing']").wait_for()
 
+    # The user looks away (another tab) while it builds: the tab's title tells them it ended.
+    title = page.title()
+    page.evaluate("Object.defineProperty(document, 'hidden', {value: true, configurable: true})")
     button(widget, "Build").click()
     widget.locator(".imagebuild-badge[data-status='building']").wait_for()
     page.wait_for_function(
@@ -53,6 +56,10 @@ def test_scripted_check_build_check_with_other_cells_running(page: Any, lab: Lab
     run_cell(page, 1)
     page.locator(".jp-OutputArea-output", has_text="side 42").wait_for()
     widget.locator(".imagebuild-badge[data-status='built']").wait_for(timeout=60_000)
+    page.wait_for_function("() => document.title.startsWith('✓ Built in')")
+    page.evaluate("Object.defineProperty(document, 'hidden', {value: false, configurable: true});"
+                  "document.dispatchEvent(new Event('visibilitychange'))")
+    assert page.title() == title
     log_text = widget.locator(".imagebuild-log pre").inner_text()
     assert "line 4999" in log_text and "\x1b" not in log_text
     assert "5002 log lines" in widget.locator(".imagebuild-loghead").inner_text()
@@ -69,16 +76,26 @@ def test_scripted_check_build_check_with_other_cells_running(page: Any, lab: Lab
         "() => (document.querySelector('.imagebuild-pagehead')?.textContent ?? '')"
         ".includes('of 5002')")
     assert "line 4999" in widget.locator(".imagebuild-page").inner_text()
+    # The download link holds the whole log as a .log file.
+    link = widget.locator(".imagebuild-download a[download]")
+    assert link.get_attribute("download").endswith(".log")
+    downloaded = link.evaluate("a => fetch(a.href).then(r => r.text())")
+    assert downloaded.startswith("── [1/2] FROM base\n") and downloaded.endswith("line 4999\n")
+    assert downloaded.count("\n") == 5002
+    screenshot(widget, "widget-scripted-full-log.png")
 
     button(widget, "Check").click()
     widget.locator(".imagebuild-badge[data-status='exists']").wait_for()
     assert "sha256:" in badge.inner_text()
 
 
-def test_remote_builder_shows_why_it_is_unavailable(page: Any, lab: Lab) -> None:
+def test_remote_builder_is_disabled_with_its_reason_shown(page: Any, lab: Lab) -> None:
     open_and_run(page, lab, [SETUP])
     widget = page.locator(".imagebuild-widget")
     widget.wait_for()
-    assert widget.get_by_text("remote: not configured").is_visible()
-    button(widget, "remote").click()
-    widget.locator(".imagebuild-problem", has_text="remote builder unavailable").wait_for()
+    remote = button(widget, "remote")
+    assert remote.count() == 1 and remote.is_disabled()
+    assert "IMAGEBUILD_NB_REMOTE_URL" in remote.get_attribute("title")
+    assert widget.get_by_text("remote: no build service configured").is_visible()
+    assert widget.locator(".widget-toggle-buttons button", has_text="remote").count() == 0
+    screenshot(widget.locator(".widget-hbox").first, "widget-remote-disabled.png")

@@ -219,18 +219,44 @@ def test_a_bug_in_rendering_is_shown_and_the_widget_recovers(make_widget: Any,
 
 def test_remote_builder_is_disabled_with_a_reason_unless_configured(make_widget: Any) -> None:
     widget = make_widget(scripted())
-    assert "IMAGEBUILD_NB_REMOTE_URL" in widget.builder.tooltips[-1]
-    widget.builder.value = "remote"
+    # Not a choice that snaps back: remote is a disabled button with its reason beside it.
+    assert widget.builder.options == ("local", "local-podman")
+    assert widget.remote_button.disabled and widget.remote_button.layout.display is None
+    assert "IMAGEBUILD_NB_REMOTE_URL" in widget.remote_button.tooltip
+    assert "IMAGEBUILD_NB_REMOTE_URL" in widget.remote_note.value
+    assert "no build service configured" in widget.remote_note.value
+    widget.remote_button.click()  # a disabled button's click (only possible from Python)
     widget.flush()
-    assert widget.builder.value == "local"
-    assert "remote builder unavailable" in widget.panel.value
+    assert widget.builder.value == "local" and "remote builder unavailable" not in widget.panel.value
     builder = ManualBuilder()
     configured = make_widget(engine_with(builder), settings=Settings(remote_url="http://svc:8888"))
+    assert configured.builder.options == ("local", "local-podman", "remote")
+    assert configured.remote_button.layout.display == "none" and not configured.remote_note.value
     configured.builder.value = "remote"
     configured.build_button.click()
     assert builder.started.wait(5)
     builder.emit(BuildFinished(uri=URI, digest=DIGEST))
     assert configured.wait_idle(5) and configured.status == "built"
+
+
+def test_finished_build_tells_a_user_who_looked_away(make_widget: Any) -> None:
+    builder = ManualBuilder()
+    widget = make_widget(engine_with(builder))
+    assert widget.notice.outputs == ()
+    widget.build_button.click()
+    assert builder.started.wait(5)
+    builder.emit(StepStarted(number=1, total=1, instruction="RUN true"))
+    builder.emit(BuildFinished(uri=URI, digest=DIGEST))
+    assert widget.wait_idle(5) and widget.status == "built"
+    (output,) = widget.notice.outputs
+    script = output["data"]["text/html"]
+    assert "document.title" in script and '"\\u2713 Built in' in script
+    widget.build_button.click()  # the next build clears the notice until it ends
+    widget.flush()
+    assert widget.notice.outputs == ()
+    builder.emit(BuildFailed(message="boom", exit_code=2))
+    assert widget.wait_idle(5) and widget.status == "failed"
+    assert "\\u2717 Failed" in widget.notice.outputs[0]["data"]["text/html"]
 
 
 def test_second_build_click_while_building_is_refused_with_a_message(make_widget: Any) -> None:

@@ -6,6 +6,8 @@ tests do. Most tests use manual flushing (``flush_interval=None``) so every flus
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from typing import Any
 
@@ -14,6 +16,8 @@ from imagebuild_nb.events import (
     LogLine,
     StepStarted,
 )
+from imagebuild_nb.notebook.logpager import DOWNLOAD_INLINE_BYTES, LogPager
+from imagebuild_nb.notebook.logview import LogStore
 from tests.support.widgets import DIGEST, URI, ManualBuilder, engine_with, scripted, updates
 
 
@@ -138,3 +142,32 @@ def test_full_log_pager_numbers_lines_and_searches_the_whole_log(make_widget: An
     view = pager.page_view.value
     assert "3 lines with &#x27;NEEDLE&#x27; of 1200" in view
     assert "  8 │ l7 needle\n408 │ l407 needle\n808 │ l807 needle</pre>" in view
+
+
+def test_full_log_pager_downloads_the_whole_log_as_a_file(make_widget: Any) -> None:
+    widget = make_widget(scripted(*(LogLine(text=f"l{n} é") for n in range(1200))))
+    widget.build_button.click()
+    assert widget.wait_idle(5)
+    assert widget.log_pager.download.value == ""  # nothing read before the pager opens
+    widget.full_log_button.value = True
+    widget.flush()
+    link = widget.log_pager.download.value
+    match = re.search(r'<a download="([^"]+)" href="data:text/plain;charset=utf-8;base64,([^"]+)"',
+                      link)
+    assert match, link
+    assert match.group(1).endswith(".log") and "/" not in match.group(1)
+    assert base64.b64decode(match.group(2)).decode() == widget.full_log()
+
+
+def test_a_log_too_big_to_inline_is_named_not_inlined(tmp_path: Any) -> None:
+    store = LogStore(max_bytes=64 * 1024 * 1024)
+    try:
+        for n in range(20_000):
+            store.append(f"line {n} " + "x" * 60)
+        pager = LogPager(inline_limit=256 * 1024)
+        pager.show(store, None, name="big")
+        assert "data:" not in pager.download.value and len(pager.download.value) < 2000
+        assert str(store.path) in pager.download.value and "w.log_path" in pager.download.value
+        assert DOWNLOAD_INLINE_BYTES <= 8 * 1024 * 1024  # the default bound
+    finally:
+        store.close()
