@@ -81,9 +81,13 @@ def log_line(event: dict[str, Any]) -> str | None:
     return next(iter(text.log_lines([BuildEvent.from_dict(event)])), None)
 
 
-def fragment(record: BuildRecord, events: list[str]) -> str:
-    """The live part of the page: the status card rows and the step view."""
-    view = Progress().feed_all(tuple(parse(events))).view(tail=8)
+def fragment(record: BuildRecord, events: Iterable[str]) -> str:
+    """The live part of the page: the status card rows and the step view (events are fed one
+    at a time: a long log is never in memory whole)."""
+    progress = Progress()
+    for event in parse(events):
+        progress.feed(event)
+    view = progress.view(tail=8)
     rows = [("Image", f"<code>{html.escape(record.uri)}</code>"),
             ("Build id", f"<code>{html.escape(record.id)}</code>")]
     if record.digest:
@@ -99,12 +103,22 @@ def fragment(record: BuildRecord, events: list[str]) -> str:
             f"<table>{table}</table>{views.progress_html(view, tail=8)}")
 
 
-def render_page(record: BuildRecord, events: list[str], events_url: str, log_url: str = "") -> str:
+def render_page(record: BuildRecord, events: Iterable[str], events_url: str,
+                log_url: str = "") -> str:
+    seen = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal seen
+        for raw in events:
+            seen += 1
+            yield raw
+
+    view = fragment(record, counted())
     script = ""
     if not record.terminal:
         script = "<script>" + _SCRIPT % {
             "events": json.dumps(events_url),
-            "after": len(events),
+            "after": seen,
         } + "</script>"
     full_log = (f'<p><a href="{html.escape(log_url, quote=True)}">full log</a></p>'
                 if log_url else "")
@@ -114,7 +128,7 @@ def render_page(record: BuildRecord, events: list[str], events_url: str, log_url
         f"<title>Build {html.escape(record.id)}: {html.escape(record.uri)}</title>"
         f"<style>{_THEME}</style></head><body>"
         f"<h1 style='font-size: 1.4em'>imagebuild: {html.escape(record.uri)}</h1>"
-        f'<div id="view">{fragment(record, events)}</div>{full_log}{script}</body></html>'
+        f'<div id="view">{view}</div>{full_log}{script}</body></html>'
     )
 
 
@@ -133,7 +147,7 @@ class BuildPageHandler(ExtensionHandlerMixin, JupyterHandler):  # type: ignore[m
             record = await backend.get(build_id)
         except UnknownBuildError:
             raise web.HTTPError(404, f"no build with id {build_id}") from None
-        events = list(await backend.read_events(build_id))  # read_events may be lazy
+        events = await backend.read_events(build_id)  # lazy: read as the view is fed
         self.set_header("Content-Type", "text/html; charset=utf-8")
         if self.get_argument("view", None) == "fragment":
             self.finish(fragment(record, events))

@@ -1,6 +1,7 @@
 """A build's events live on disk, not in the service's memory: a build of 200k log lines
-through the real service keeps the service's peak memory bounded while it runs and while /log
-and the SSE stream replay it, and every event still arrives exactly once, in order."""
+through the real service keeps the service's peak memory bounded while it runs and while /log,
+the SSE stream and the build's page replay it, and every event still arrives exactly once, in
+order."""
 
 from __future__ import annotations
 
@@ -82,6 +83,10 @@ def test_a_200k_event_build_keeps_the_service_memory_bounded(
         thread.join(timeout=600)
     assert replays[0] == list(range(1, total + 1))
     assert replays[total // 2] == list(range(total // 2 + 1, total + 1))
+
+    with service.http() as http:  # the page feeds its step view from the same log
+        page = http.get(f"/imagebuild/builds/{run.id}")
+        assert page.status_code == 200 and 'data-status="succeeded"' in page.text
 
     growth = (status_kib(pid, "VmHWM") - baseline) / 1024
     assert growth < 32, f"the service's peak memory grew by {growth:.0f} MiB for {total} events"
