@@ -60,7 +60,7 @@ CONTRAST_JS = """
 COLOURED = (".imagebuild-view [data-state], .imagebuild-card [data-state], .imagebuild-card th, "
             ".imagebuild-hint, .imagebuild-error, .imagebuild-nb-existence [data-state], "
             ".imagebuild-widget [data-state], .imagebuild-widget .imagebuild-failure, "
-            ".imagebuild-widget .imagebuild-loghead")
+            ".imagebuild-widget .imagebuild-loghead, .imagebuild-widget .imagebuild-remote-note")
 
 
 def notebook(base: str, tag: str) -> list[str]:
@@ -171,13 +171,21 @@ def test_build_view_states_read_well_in_both_themes(page: Any, themed_lab: Lab, 
     run_cell(page, 7)
     widget = page.locator(".imagebuild-widget")
     widget.locator(".imagebuild-badge[data-status='not-checked']").wait_for()
+    assert button(widget, "remote").is_disabled()
+    title = page.title()
+    page.evaluate("Object.defineProperty(document, 'hidden', {value: true, configurable: true})")
     button(widget, "Build").click()
     widget.locator(".imagebuild-badge[data-status='failed']").wait_for(timeout=60_000)
+    # The widget tells a user who looked away too, in both apps.
+    page.wait_for_function("() => document.title.startsWith('✗ Failed at step')")
+    page.evaluate("Object.defineProperty(document, 'hidden', {value: false, configurable: true});"
+                  "document.dispatchEvent(new Event('visibilitychange'))")
+    assert page.title() == title
     screenshot(widget, f"build-view-{app}-{theme}-widget.png")
     measured = page.locator(COLOURED).evaluate_all(CONTRAST_JS)
     states = {m["state"] for m in measured}
     assert {"built", "failed", "cancelled", "cached", "done", "exists", "skipped",
-            "missing", "imagebuild-loghead"} <= states, states
+            "missing", "imagebuild-loghead", "imagebuild-remote-note"} <= states, states
     weak = [m for m in measured if m["ratio"] < 4.5]
     assert not weak, weak
     assert views.count() >= 4
