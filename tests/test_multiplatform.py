@@ -24,6 +24,9 @@ from imagebuild_nb.builders.platforms import PerPlatformBuilder, for_request
 from imagebuild_nb.builders.select import get_builder
 from imagebuild_nb.errors import BuilderUnavailableError, RegistryError
 from imagebuild_nb.events import BuildFailed, StepStarted
+from imagebuild_nb.progress import text
+from imagebuild_nb.progress.follow import follow
+from imagebuild_nb.progress.model import View
 from imagebuild_nb.registry.client import RegistryClient
 from imagebuild_nb.registry.index import describe, push_index
 from imagebuild_nb.settings import Settings
@@ -127,6 +130,49 @@ def test_docker_engine_builds_one_index_with_both_platforms(
     # Found as a whole afterwards: nothing to build.
     assert engine.check(image).exists
     assert engine.build(image).status == "exists"
+
+
+class _Frames:
+    """A follow() sink keeping every text frame drawn while the build runs."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[str]] = []
+
+    def event(self, event: object, progress: object) -> None:
+        pass
+
+    def draw(self, view: View) -> None:
+        self.frames.append(text.frame(view, width=200))
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def test_the_build_view_shows_each_platforms_own_progress(
+        engine: ImageBuildEngine, multiarch_base: str, plain_registry: Registry) -> None:
+    image = _image(multiarch_base, plain_registry, "progress").with_commands(["echo two"])
+    sink = _Frames()
+    build = engine.build(image, wait=False)
+    try:
+        view = follow(build, sink, interval=0.05).view()
+    finally:
+        _remove_repository(image)
+    assert build.status == "built"
+    assert [(p.platform, p.status, p.done, p.total) for p in view.platforms] == [
+        ("linux/amd64", "built", 3, 3), ("linux/arm64", "built", 3, 3)]
+    final = text.frame(view, width=200)
+    for platform in TWO:
+        start = next(i for i, line in enumerate(final) if line.startswith(f"{platform}  Built"))
+        rows = [line.split()[1] for line in final[start + 1:start + 6]]
+        assert rows == ["prepare", "[1/3]", "[2/3]", "[3/3]", "push"], final
+    # While arm64 ran under qemu, amd64 already read as built, and arm64 had its own states.
+    during = [frame for frame in sink.frames
+              if any(line.startswith("linux/amd64  Built 3/3") for line in frame)
+              and any(line.startswith("linux/arm64  Building") for line in frame)]
+    assert during, sink.frames[-3:]
+    arm64 = during[-1][next(i for i, line in enumerate(during[-1])
+                            if line.startswith("linux/arm64"))]
+    assert "/3" in arm64
 
 
 def test_podman_builds_one_index_with_both_platforms(

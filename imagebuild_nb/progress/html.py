@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from imagebuild_nb.progress import states
 from imagebuild_nb.progress.model import Progress, StepView, View
-from imagebuild_nb.progress.text import right_column
+from imagebuild_nb.progress.text import right_column, sections
 
 if TYPE_CHECKING:
     from imagebuild_nb.build import ImageBuild
@@ -66,6 +66,8 @@ def step_row(step: StepView, *, tail: int = 5) -> str:
         + state_span(step.state, right, css_class="imagebuild-duration"))
     attrs = (f'class="imagebuild-step" data-label="{_esc(step.label)}" data-state='
              f'"{_esc(step.state)}" data-duration="{_esc(states.seconds(step.duration))}"')
+    if step.platform:
+        attrs += f' data-platform="{_esc(step.platform)}"'
     line = f'<div style="display: flex; gap: 0.4em; align-items: baseline">{summary}</div>'
     if not step.tail:
         return f'<div {attrs} style="padding: 1px 0">{line}</div>'
@@ -83,7 +85,20 @@ def step_row(step: StepView, *, tail: int = 5) -> str:
 
 
 def steps_html(view: View, *, tail: int = 5) -> str:
-    return "".join(step_row(step, tail=tail) for step in view.steps)
+    """The rows; in a multi-platform build, a section per platform headed by its line."""
+    parts = []
+    for platform, steps in sections(view):
+        rows = "".join(step_row(step, tail=tail) for step in steps)
+        if platform is None:
+            parts.append(rows)
+            continue
+        head = (f'<code style="{MONO} {_TEXT}">{_esc(platform.platform)}</code> '
+                + state_span(platform.status, platform.summary,
+                             css_class="imagebuild-platform-summary"))
+        parts.append(f'<div class="imagebuild-platform" data-platform="{_esc(platform.platform)}"'
+                     f' data-state="{_esc(platform.status)}" style="margin: 2px 0">'
+                     f'<div>{head}</div><div style="margin-left: 0.8em">{rows}</div></div>')
+    return "".join(parts)
 
 
 def header_state(view: View) -> str:
@@ -195,6 +210,8 @@ def card_html(build: ImageBuild, *, log_hint: str = "") -> str:
         failure = view.failure
         where = f"step {failure.step}" if failure.step and failure.step[0].isdigit() else \
             (failure.step or "")
+        if failure.platform:
+            where = f"{failure.platform} {where}".strip()
         code = f" (exit code {failure.exit_code})" if failure.exit_code is not None else ""
         parts.append(f'<div class="imagebuild-error" style="color: {states.colour("failed")}; '
                      f'margin-top: 4px">failed{(" at " + _esc(where)) if where else ""}{code}: '

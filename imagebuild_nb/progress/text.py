@@ -26,7 +26,7 @@ from imagebuild_nb.events import (
     OutputClipped,
     StepStarted,
 )
-from imagebuild_nb.progress.model import Progress, StepView, View
+from imagebuild_nb.progress.model import PlatformView, Progress, StepView, View
 from imagebuild_nb.progress.plan import shown as plain_instruction
 from imagebuild_nb.progress.states import MARKS, label, seconds
 
@@ -58,19 +58,42 @@ def right_column(step: StepView) -> str:
 
 
 def frame(view: View, *, width: int = WIDTH, tail: int = 5) -> list[str]:
-    """The whole picture: header, rows, the open rows' last lines, the failure's message."""
+    """The whole picture: header, rows, the open rows' last lines, the failure's message.
+
+    A multi-platform build shows each platform's line (``linux/arm64  Building 1/3 4.2s``)
+    above that platform's rows, then the index's row.
+    """
     lines = [view.header]
-    for step in view.steps:
-        lines.append(row(step, width=width))
-        if step.open:
-            shown = step.tail[-tail:] if step.state == "running" else step.tail
-            lines.extend(_clip(f"{INDENT}{text}", width) for text in shown)
+    for platform, steps in sections(view):
+        if platform is not None:
+            lines.append(_clip(platform_line(platform), width))
+        for step in steps:
+            lines.append(row(step, width=width))
+            if step.open:
+                shown = step.tail[-tail:] if step.state == "running" else step.tail
+                lines.extend(_clip(f"{INDENT}{text}", width) for text in shown)
     if view.failure is not None and view.failure.message:
         lines.append(_clip(f"error: {view.failure.message.splitlines()[0]}", width))
     if view.clipped:
         lines.append(_clip("note: the builder clipped part of the output; the log is "
                            "incomplete", width))
     return lines
+
+
+def sections(view: View) -> list[tuple[PlatformView | None, tuple[StepView, ...]]]:
+    """The rows grouped under their platform; one group without a platform otherwise (and
+    for the rows of the whole build, like the index push, after the platforms)."""
+    groups: list[tuple[PlatformView | None, tuple[StepView, ...]]] = [
+        (platform, tuple(s for s in view.steps if s.platform == platform.platform))
+        for platform in view.platforms]
+    known = {platform.platform for platform in view.platforms}
+    rest = tuple(s for s in view.steps if s.platform not in known)
+    return groups + [(None, rest)] if rest or not groups else groups
+
+
+def platform_line(platform: PlatformView) -> str:
+    """``linux/amd64  Built 3/3 in 2.1 s``."""
+    return f"{platform.platform}  {platform.summary}"
 
 
 def status_line(view: View, *, width: int = WIDTH) -> str:
@@ -100,7 +123,9 @@ def _log_line(event: BuildEvent, progress: Progress) -> str | None:
         return event.text.rstrip("\r\n")
     if isinstance(event, StepStarted):
         step = _row_of(progress, event.number)
-        return f"── {step} {plain_instruction(event.instruction)}" if step else None
+        platform = progress.platform_of(event.number)
+        where = f"{platform} " if platform else ""
+        return f"── {where}{step} {plain_instruction(event.instruction)}" if step else None
     if isinstance(event, CacheHit):
         return "   cached"
     if isinstance(event, OutputClipped):
