@@ -26,7 +26,7 @@ from imagebuild_nb.errors import BuilderUnavailableError, RegistryError
 from imagebuild_nb.events import BuildFailed, StepStarted
 from imagebuild_nb.progress import text
 from imagebuild_nb.progress.follow import follow
-from imagebuild_nb.progress.model import View
+from imagebuild_nb.progress.model import Progress, View
 from imagebuild_nb.registry.client import RegistryClient
 from imagebuild_nb.registry.index import describe, push_index
 from imagebuild_nb.settings import Settings
@@ -182,6 +182,10 @@ def test_podman_builds_one_index_with_both_platforms(
     assert dry is not None and "--platform linux/amd64,linux/arm64" in dry.command
     assert "--manifest" in dry.command and "manifest push --all" in dry.command
     result = engine.build(image, builder="local-podman")
+    view = Progress().feed_all(result.events).view()  # podman's [platform] steps, own rows
+    assert sorted((p.platform, p.status, p.done, p.total) for p in view.platforms) == [
+        ("linux/amd64", "built", 2, 2), ("linux/arm64", "built", 2, 2)]
+    assert (view.steps[-1].label, view.steps[-1].platform) == ("index", "")
     digest, _ = _manifest(plain_registry, image.uri)
     assert result.digest == digest
     assert _index_platforms(plain_registry, image.uri) == list(TWO)

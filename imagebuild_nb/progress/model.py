@@ -55,6 +55,7 @@ _LINE_CHARS = 400
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 _PLATFORM_START = re.compile(r"^building ([a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?) as (\S+)$")
 _INDEX_START = re.compile(r"^pushing the index of \S")
+_INDEX_PUSH = re.compile(r"image list signatures|images in list")  # podman manifest push --all
 
 
 @dataclass(frozen=True)
@@ -354,6 +355,9 @@ class Progress:
 
     def _push_progress(self, event: PushProgress) -> None:
         lane = self._lane
+        if self._index is None and lane.push is None and self._multi() and \
+                _INDEX_PUSH.search(event.status):
+            self._index_push(event.time)  # podman pushes every platform's image in one go
         if self._index is None and lane.push is None:
             for row in lane.rows():
                 if row.state == "running":
