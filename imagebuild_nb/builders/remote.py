@@ -341,9 +341,9 @@ class RemoteBuilder:
     """
 
     name = "remote"
-    # The service's driver, learnt from its health answer; until then the plain Dockerfile
-    # form, which every driver builds.
-    driver = "docker-api"
+    # The plain Dockerfile form, which every driver builds: used while the service cannot be
+    # asked for its own driver.
+    fallback_driver = "docker-api"
 
     def __init__(
         self, settings: Settings | None = None, *, client: RemoteBuildClient | None = None
@@ -352,6 +352,22 @@ class RemoteBuilder:
         # builds at once and a build is found again by its id alone.
         self._settings = settings
         self._client = client
+        self._driver: str | None = None
+
+    @property
+    def driver(self) -> str:
+        """The service's driver, asked once (its health answer). The engine plans with it
+        before anything else (the legacy driver puts build CAs in the image and the tag), so
+        the check, the dry run and the build name the tag the service will build."""
+        if self._driver is None:
+            try:
+                self._learn_driver()
+            except (BuilderUnavailableError, ServiceError):
+                return self.fallback_driver  # unreachable: ensure_available() says so
+        return self._driver or self.fallback_driver
+
+    def _learn_driver(self) -> None:
+        self._driver = str(self.client.health().get("driver") or self.fallback_driver)
 
     @property
     def client(self) -> RemoteBuildClient:
@@ -360,7 +376,7 @@ class RemoteBuilder:
         return self._client
 
     def ensure_available(self) -> None:
-        self.driver = str(self.client.health().get("driver") or self.driver)
+        self._learn_driver()
 
     def close(self) -> None:
         if self._client is not None:
