@@ -129,6 +129,13 @@ class BuildKitCliBuilder:
                 self._engine = docker_engine.connect()
             return self._engine
 
+    def close(self) -> None:
+        """Drop the engine connection (the next call opens a fresh one)."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
+
     def ensure_available(self) -> None:
         docker_engine.ping(self.engine)
         _ = self.cli
@@ -208,6 +215,7 @@ class BuildKitCliBuilder:
             yield LogLine(text=f"the docker CLI printed nothing for {silent.seconds:g} s and "
                           "was stopped; the engine had finished the build", stream="system")
         if code != 0 and not docker_engine.answers(self.engine):
+            self.close()  # its pooled connections point at the engine that went away
             raise BuilderUnavailableError(
                 f"lost the Docker engine at {docker_engine.engine_address()} during the build "
                 f"({parser.error or f'docker build exited with status {code}'})",

@@ -65,6 +65,13 @@ class DockerApiBuilder:
                 self._client = docker_engine.connect()
             return self._client
 
+    def close(self) -> None:
+        """Drop the engine connection (the next call opens a fresh one)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     def ensure_available(self) -> None:
         docker_engine.ping(self.client)
         if not self._swept:  # what killed processes and lost builds left: once per builder
@@ -124,6 +131,8 @@ class DockerApiBuilder:
                         if response is not None:
                             client.abort_stream(response)  # the engine then stops the build
                     else:
+                        if response is not None:
+                            client.abort_stream(response)  # its socket, whatever state it is in
                         failed = self._judge(error, parser, scratch)  # raises when lost
                         if failed is not None:
                             yield failed
@@ -159,6 +168,7 @@ class DockerApiBuilder:
         refused the build (a BuildFailed)."""
         gone = isinstance(error, _BROKEN) or not docker_engine.answers(self.client)
         if gone:
+            self.close()  # its pooled connections point at the engine that went away
             if parser.containers:
                 scratch.keep_for_sweep()
             where = docker_engine.engine_address()

@@ -6,6 +6,7 @@ still pushes and cleans up through the Engine API.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -130,10 +131,8 @@ def connect(timeout: float = CALL_TIMEOUT) -> CapturingAPIClient:
         client.timeout = timeout
         return client
     except docker.errors.DockerException as error:
-        with warnings.catch_warnings():
-            # docker-py leaks the socket of a failed connection; not the user's problem
-            warnings.simplefilter("ignore", ResourceWarning)
-            gc.collect()
+        with _leaks_ignored():
+            pass
         raise BuilderUnavailableError(
             f"the Docker engine at {where} does not answer ({_short(error)})", hint=ENGINE_HINT
         ) from error
@@ -142,21 +141,36 @@ def connect(timeout: float = CALL_TIMEOUT) -> CapturingAPIClient:
 def ping(client: CapturingAPIClient, timeout: float | None = None) -> None:
     """Raise BuilderUnavailableError unless the engine answers within ``timeout`` s."""
     timeout = PING_TIMEOUT if timeout is None else timeout
-    try:
-        client.ping_within(timeout)
-    except (docker.errors.DockerException, OSError) as error:
-        raise BuilderUnavailableError(
-            f"the Docker engine at {engine_address()} does not answer within {timeout:g} s "
-            f"({_short(error)})",
-            hint=ENGINE_HINT,
-        ) from error
+    with _leaks_ignored():
+        try:
+            client.ping_within(timeout)
+            return
+        except (docker.errors.DockerException, OSError) as error:
+            reason = _short(error)  # not chained: its traceback holds the leaked socket
+    raise BuilderUnavailableError(
+        f"the Docker engine at {engine_address()} does not answer within {timeout:g} s "
+        f"({reason})",
+        hint=ENGINE_HINT,
+    )
 
 
 def answers(client: CapturingAPIClient, timeout: float | None = None) -> bool:
-    try:
-        return client.ping_within(PING_TIMEOUT if timeout is None else timeout)
-    except Exception:  # gone, refusing, half-answering: all mean "not there"
-        return False
+    with _leaks_ignored():
+        try:
+            return client.ping_within(PING_TIMEOUT if timeout is None else timeout)
+        except Exception:  # gone, refusing, half-answering: all mean "not there"
+            pass
+    return False
+
+
+@contextlib.contextmanager
+def _leaks_ignored() -> Iterator[None]:
+    """docker-py leaks the socket of a failed connection (not the user's problem): let it go
+    quietly once the failure's traceback is gone."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        yield
+        gc.collect()
 
 
 def _short(error: BaseException) -> str:

@@ -62,10 +62,10 @@ class Scratch:
     path: Path
 
     @classmethod
-    def create(cls) -> Scratch:
+    def create(cls, folder: str | Path | None = None) -> Scratch:
         pid = os.getpid()
         started = _start_time(pid) or 0
-        return cls(Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}-{started}-")))
+        return cls(Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}-{started}-", dir=folder)))
 
     def note_container(self, engine: str, container_id: str) -> None:
         """Remember a build container until the build has removed it (or a sweep has)."""

@@ -203,7 +203,8 @@ def test_a_10_mb_line_shows_its_head_at_once_and_never_goes_silent_past_the_time
                                                threading.Event()):
         events.append(event)
         stamps.append(time.monotonic())
-    heads = [i for i, e in enumerate(events) if isinstance(e, LogLine) and e.text.startswith("xxxx")]
+    heads = [i for i, e in enumerate(events)
+             if isinstance(e, LogLine) and e.text.startswith("xxxx")]
     clipped = [i for i, e in enumerate(events) if isinstance(e, OutputClipped)]
     assert heads and len(events[heads[0]].text) < 20_000  # cut, not 10 MB
     assert clipped and clipped[0] == heads[0] + 1  # marked right where it was cut

@@ -130,7 +130,8 @@ def test_buildkit_failure_tail_has_no_ansi_codes() -> None:
 
 
 def _long_line_run(feed: Callable[[str], Iterator[BuildEvent]], prefix: str,
-                   size: int = 10_000_000, chunk: int = 32 * 1024) -> tuple[list[BuildEvent], int, int]:
+                   size: int = 10_000_000,
+                   chunk: int = 32 * 1024) -> tuple[list[BuildEvent], int, int]:
     """Feed one ``size``-character line in ``chunk`` pieces (as pipes and the engine deliver
     it); returns the events, how many pieces went in before the first log line came out, and
     the peak memory allocated meanwhile."""
