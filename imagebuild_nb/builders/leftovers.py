@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -111,9 +112,13 @@ def sweep(engine: str, remove_container: Callable[[str], bool],
     for entry in entries:
         if not _abandoned(entry):
             continue
-        listed = _listed(entry)
-        if listed and _read(entry / _ENGINE) != engine:
-            continue  # another engine's containers: left to a sweep connected there
+        try:
+            listed = _listed(entry)
+            if listed and _read(entry / _ENGINE) != engine:
+                continue  # another engine's containers: left to a sweep connected there
+        except OSError:
+            log.warning("not cleaning up %s: its records are not private to this user", entry)
+            continue
         removed = [container for container in listed if remove_container(container)]
         containers += len(removed)
         if len(removed) < len(listed):
@@ -125,10 +130,21 @@ def sweep(engine: str, remove_container: Callable[[str], bool],
     return Swept(directories, containers)
 
 
+def _private(path: Path) -> bool:
+    """Made by us (this user) and writable by no one else: only then is it read or removed.
+    Anyone can create a folder in /tmp; a forged one must not name containers to remove."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022 and not stat.S_ISLNK(
+        info.st_mode)
+
+
 def _abandoned(entry: Path) -> bool:
     ours = _OURS.match(entry.name)
     if ours:
-        if not entry.is_dir() or entry.is_symlink():
+        if not entry.is_dir() or not _private(entry):
             return False
         pid, started = int(ours.group(1)), int(ours.group(2))
         now = _start_time(pid)
@@ -148,8 +164,11 @@ def _listed(entry: Path) -> list[str]:
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
+    if not path.exists() and not path.is_symlink():
         return ""
+    if not _private(path):  # a link, or someone else's: ignore the whole record
+        raise PermissionError(f"{path} is not private to this user")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd) as file:
+        return file.read(1 << 20).strip()
 

@@ -145,3 +145,27 @@ def test_a_dead_process_directory_is_swept_and_a_reused_pid_is_told_apart(
                             folder=str(tmp_path))
     assert swept.directories == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
+
+
+@pytest.mark.parametrize("forgery", ["world-writable", "other-owner", "linked-record"])
+def test_a_forged_record_never_gets_a_container_removed(forgery: str, tmp_path: Path) -> None:
+    """Anyone can make a folder in /tmp: a record counts only when it is this user's own and
+    writable by no one else, its files included (no links)."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    folder = tmp_path / f"{leftovers.PREFIX}{gone.pid}-1-forged"
+    folder.mkdir(mode=0o700)
+    (folder / "engine").write_text("unix:///var/run/docker.sock")
+    (folder / "containers").write_text("victim-container\n")
+    if forgery == "world-writable":
+        folder.chmod(0o777)
+    elif forgery == "other-owner":
+        os.chown(folder, 12345, 12345)
+    else:
+        (folder / "containers").unlink()
+        (tmp_path / "elsewhere").write_text("victim-container\n")
+        (folder / "containers").symlink_to(tmp_path / "elsewhere")
+    asked: list[str] = []
+    leftovers.sweep("unix:///var/run/docker.sock", lambda cid: asked.append(cid) or True,
+                    folder=str(tmp_path))
+    assert asked == [] and folder.exists()
