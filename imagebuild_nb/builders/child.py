@@ -3,7 +3,8 @@ silence is timed.
 
 - Started in its own session, so a kernel interrupt (SIGINT to our process group) does not
   reach it behind our back: a cancel stops it on purpose (:func:`stop`).
-- On Linux it gets ``PR_SET_PDEATHSIG(SIGKILL)``: when the thread that started it ends -- the
+- On Linux it gets ``PR_SET_PDEATHSIG(SIGKILL)`` (through ``setpriv --pdeathsig`` when
+  util-linux has it, else a small ``preexec_fn``): when the thread that started it ends -- the
   whole process killed with SIGKILL included -- the kernel kills the CLI, its session with the
   engine closes, and the engine abandons the build (nothing runs on, nothing gets tagged).
   The thread that starts it must therefore stay until it has ended: the builders' own thread.
@@ -23,6 +24,7 @@ import logging
 import os
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,12 +67,21 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+def _setpriv() -> str | None:
+    """util-linux's setpriv, which sets the parent-death signal and then execs the command:
+    no Python code between fork and exec (a preexec_fn is unsafe in a threaded process)."""
+    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
 def start(command: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start ``command`` with a stdin pipe and one output pipe (stderr joined to stdout)."""
     log.debug("running %s", shlex.join(command))
+    wrapper = _setpriv()
+    argv = [wrapper, "--pdeathsig", "KILL", "--", *command] if wrapper else list(command)
     return subprocess.Popen(
-        list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=dict(env), start_new_session=True, preexec_fn=_die_with_parent())
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=dict(env), start_new_session=True,
+        preexec_fn=None if wrapper else _die_with_parent())
 
 
 def chunks(process: subprocess.Popen[bytes], silence: float | None) -> Iterator[bytes]:
