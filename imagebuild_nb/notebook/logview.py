@@ -21,8 +21,10 @@ import os
 import re
 import tempfile
 import threading
+import weakref
 from collections import deque
 from pathlib import Path
+from typing import IO
 
 from imagebuild_nb.events import (
     BuildEvent,
@@ -89,6 +91,8 @@ class LogStore:
         self._bytes = 0
         self._offsets: list[int] = []  # byte offset of every _INDEX_EVERY-th line
         self._lock = threading.Lock()
+        # A widget nobody closes (the usual end of a kernel) must not leave its log in /tmp.
+        self._remove_at_exit = weakref.finalize(self, _discard, self._file, name)
 
     @property
     def truncated(self) -> bool:
@@ -157,7 +161,12 @@ class LogStore:
             if not self._file.closed:
                 self._file.close()
             if remove:
-                self.path.unlink(missing_ok=True)
+                self._remove_at_exit()
+
+
+def _discard(file: IO[str], path: str) -> None:
+    file.close()
+    Path(path).unlink(missing_ok=True)
 
 
 class LogBuffer:

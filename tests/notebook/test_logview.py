@@ -118,3 +118,19 @@ def test_pager_shows_pages_of_the_store(store: LogStore) -> None:
         assert pager.layout.display == "none"
     finally:
         pager.close()
+
+
+def test_a_store_nobody_closes_leaves_no_file_when_collected() -> None:
+    # A widget is rarely closed: its log file must go with it (and with the kernel), not stay
+    # in /tmp.
+    import gc
+
+    from imagebuild_nb.notebook.logview import LogStore
+
+    store = LogStore()
+    path = store.path
+    store.append("a line")
+    assert path.exists()
+    del store
+    gc.collect()
+    assert not path.exists()
