@@ -205,6 +205,58 @@ def installers_rows(data: dict[str, Any], _: str) -> list[Row]:
     ]
 
 
+def farm_rows(data: dict[str, Any], _: str) -> list[Row]:
+    """Two replicas (and two engines) against one: what the farm's second member buys."""
+    one = "the same with 1 replica"
+    rows = []
+    submit = {item["replicas"]: item for item in data.get("submit", [])}
+    if 1 in submit and 2 in submit:
+        rows.append(Row(f"build farm: submission round trip ({submit[2]['count']} submissions, "
+                        "10 at once, spread over 2 replicas on PostgreSQL), median",
+                        submit[2]["median_ms"], one, submit[1]["median_ms"], "ms",
+                        note=f"p95 {submit[2]['p95_ms']:.1f} ms vs {submit[1]['p95_ms']:.1f} ms"))
+    delivery = {(item["replicas"], item["clients"]): item for item in data.get("delivery", [])}
+    for (replicas, clients), item in sorted(delivery.items()):
+        single = delivery.get((1, clients))
+        if replicas != 2 or single is None:
+            continue
+        label = f"{clients} SSE client" + ("s" if clients > 1 else "")
+        rows.append(Row(f"build farm: event delivery to {label} over 2 replicas, median",
+                        item["median_ms"], one, single["median_ms"], "ms",
+                        note=f"p95 {item['p95_ms']:.1f} ms vs {single['p95_ms']:.1f} ms; "
+                             f"{item['events']} log events"))
+    throughput = {item["engines"]: item for item in data.get("throughput", [])}
+    if 1 in throughput and 2 in throughput:
+        two = throughput[2]
+        rows.append(Row(f"build farm: builds per minute, {two['images']} small distinct images "
+                        "on 2 engines", two["builds_per_minute"], "the same on 1 engine",
+                        throughput[1]["builds_per_minute"], "builds/min", better="higher",
+                        note=f"per engine {two['per_engine']}"))
+    return rows
+
+
+def freeze_rows(data: dict[str, Any], _: str) -> list[Row]:
+    timings = data["freeze"]
+    rows = [Row(f"freeze of {timings['distributions']} distributions into an Image with its "
+                f"content tag ({timings['pinned']} pinned)", timings["total_ms"],
+                "`pip freeze` of .venv alone (pins nothing into an image)",
+                timings["pip_freeze_ms (.venv only)"], "ms",
+                note=f"read {timings['read_ms']:.0f} ms, select {timings['select_ms']:.1f} ms, "
+                     f"image+tag {timings['image+tag_ms']:.0f} ms")]
+    builds = {row["freeze"]: row for row in data.get("builds", [])}
+    full, only = builds.get("full"), builds.get("only_imported")
+    if full and only:
+        rows += [
+            Row("image of a frozen environment, only_imported (forced rebuild, uv cache warm)",
+                only["build_s"], "the full freeze of the same environment", full["build_s"], "s",
+                note=f"{only['distributions']} vs {full['distributions']} distributions; "
+                     f"driver {only['driver']}"),
+            Row("same: image size", only["size_mb"], "the full freeze's image",
+                full["size_mb"], "MB"),
+        ]
+    return rows
+
+
 BENCHES = [
     Bench("identity", "bench_identity.py",
           "content identity (tag) of a 20,000-file / 300 MB source folder",
@@ -218,13 +270,20 @@ BENCHES = [
           timeout=3600),
     Bench("service", "bench_service.py",
           "build service: submission latency, SSE delivery, dedup",
-          [], ["--clients", "1", "10", "--submissions", "10"], service_rows, timeout=1800),
+          [], ["--quick"], service_rows, timeout=1800),
     Bench("installers", "bench_installers.py",
           "uv vs pip install of pandas, scikit-learn, matplotlib; a source edit after them",
           [], [], installers_rows, timeout=1800),
     Bench("widget_log", "bench_widget_log.py",
           "100,000-line build log in the widget vs Output.append_stdout",
           [], ["--lines", "20000", "--naive-cap", "5"], widget_rows, timeout=1800),
+    Bench("farm", "bench_farm.py",
+          "build farm: 1 vs 2 replicas on PostgreSQL (submission, SSE delivery), 1 vs 2 engines",
+          [], ["--clients", "1", "10", "--submissions", "10", "--images", "8"], farm_rows,
+          timeout=3600),
+    Bench("freeze", "bench_freeze.py",
+          "freeze of 200+ distributions vs pip freeze; only_imported vs full image",
+          [], ["--rounds", "2"], freeze_rows, timeout=3600),
 ]
 
 
