@@ -43,13 +43,13 @@ from imagebuild_nb.builders.own_store import ChecksOwnStore
 from imagebuild_nb.builders.select import get_builder
 from imagebuild_nb.builders.target import BuildTarget
 from imagebuild_nb.spec.reference import ImageReference
-from imagebuild_nb.errors import BuilderUnavailableError, ImageBuildError
+from imagebuild_nb.errors import ImageBuildError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildFinished, BuildStarted, LogLine
 from imagebuild_nb.plan import BuildPlan
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.singleflight import SingleFlight
 from imagebuild_nb.spec.convert import ImageLike
-from imagebuild_nb.spec.secrets import resolve, scrub, secret_values
+from imagebuild_nb.spec.secrets import remote_secrets, resolve, scrub, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +203,6 @@ class ImageBuildEngine:
             return ImageBuild.planned(self._dry_run(plan, chosen, force), reason="dry run")
         if plan.is_default_base and force:
             plan.refuse_upstream_tag()  # forcing an upstream image would overwrite it locally
-        if plan.secrets and isinstance(chosen, SubmittingBuilder):
-            # Never build elsewhere without them, and never send this machine's values there.
-            raise BuilderUnavailableError(
-                f"the {name} builder cannot take build secrets yet "
-                f"({', '.join(mount.name for mount in plan.secrets)})",
-                hint="build this image locally with BuildKit (builder='local'), or remove "
-                     "secret_mounts")
         chosen.ensure_available()  # engine down: the clear error comes before anything else
         if plan.is_default_base:
             return self._annotated(ImageBuild.found_existing(plan.uri, digest=None, builder=name,
@@ -254,10 +247,12 @@ class ImageBuildEngine:
             return self._annotated(ImageBuild.found_existing(
                 plan.uri, digest=existence.digest, builder=name, driver=chosen.driver,
                 existence=existence), plan)
-        request = plan.request(chosen.driver, force=force, with_secrets=True)
+        submitting = isinstance(chosen, SubmittingBuilder)
+        # A build elsewhere gets the secrets' names only; the service resolves them itself.
+        request = plan.request(chosen.driver, force=force, with_secrets=not submitting)
         chosen = platforms.for_request(chosen, request, self.settings)  # one build per platform?
         # Only to scrub them from logs: secret values are never stored or sent anywhere.
-        hidden = secret_values([resolve(mount) for mount in plan.secrets])
+        hidden = () if submitting else secret_values([resolve(mount) for mount in plan.secrets])
         handle = self._annotated(ImageBuild(plan.uri, builder=name, driver=chosen.driver,
                                             reason=reason), plan)
         handle.existence = existence
@@ -266,7 +261,7 @@ class ImageBuildEngine:
         if isinstance(chosen, SubmittingBuilder):
             # A builder that runs elsewhere (the service) submits now, so even wait=False
             # returns with the run's id and page; the thread then only follows it.
-            remote_run = chosen.start(request)
+            remote_run = chosen.start(request, secrets=remote_secrets(plan.secrets))
             handle.remote_run = remote_run
             events = functools.partial(_without_started, chosen.follow, remote_run.id)
         else:

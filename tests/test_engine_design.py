@@ -199,16 +199,34 @@ def test_engine_api_driver_itself_refuses_a_request_with_secrets() -> None:
         next(iter(DockerApiBuilder().build(request, threading.Event())))
 
 
-def test_remote_builder_refuses_secrets_instead_of_sending_or_dropping_them(monkeypatch) -> None:
+def test_remote_builder_gets_secret_names_never_this_machines_values(monkeypatch) -> None:
+    """The service resolves secrets by name from its own configuration: the client sends the
+    names and neither looks up nor sends its own values (the real service: tests/service/
+    test_build_secrets.py)."""
     from imagebuild_nb.builders.remote import RemoteBuilder
 
+    submitted: list[tuple[BuildRequest, object]] = []
+
+    class Recording(RemoteBuilder):
+        driver = "buildkit"  # type: ignore[assignment]
+
+        def ensure_available(self) -> None:
+            pass
+
+        def start(self, request, *, spec=None, secrets=None):  # type: ignore[no-untyped-def]
+            submitted.append((request, secrets))
+            raise RuntimeError("submitted")
+
     monkeypatch.setenv("DESIGN_TOKEN", "never-sent")
-    remote = RemoteBuilder(Settings(remote_url="http://127.0.0.1:9", remote_token="t"))
+    remote = Recording(Settings(remote_url="http://127.0.0.1:9", remote_token="t"))
     engine = ImageBuildEngine(Settings(), builders={"remote": remote}, checker=SlowChecker(0))
     image = _image().with_commands("true", secret_mounts=["DESIGN_TOKEN"])
-    with pytest.raises(BuilderUnavailableError, match="cannot take build secrets") as info:
-        engine.build(image, builder="remote")
-    assert "builder='local'" in (info.value.hint or "")
+    with pytest.raises(RuntimeError, match="submitted"):
+        engine.build(image, builder="remote", force=True)
+    (request, secrets), = submitted
+    (mount,) = image.layers[-1].secrets
+    assert secrets == {mount.id: "DESIGN_TOKEN"} and request.secrets == {}
+    assert "never-sent" not in repr(request) + repr(secrets)
 
 
 def test_the_plan_follows_the_builder_used_not_the_default(ca_bundle) -> None:

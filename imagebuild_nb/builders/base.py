@@ -105,7 +105,10 @@ class SubmittingBuilder(Builder, Protocol):
     page; it asks :meth:`check` whether an image exists (with the service's credentials).
     """
 
-    def start(self, request: BuildRequest) -> RemoteRun: ...
+    def start(self, request: BuildRequest, *,
+              secrets: Mapping[str, str] | None = None) -> RemoteRun:
+        """``secrets``: BuildKit secret id -> name, resolved where the build runs."""
+        ...
 
     def follow(self, build_id: str, cancel: threading.Event | None = None) -> Iterator[BuildEvent]:
         ...

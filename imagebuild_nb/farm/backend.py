@@ -28,7 +28,7 @@ from imagebuild_nb.farm.affinity import family
 from imagebuild_nb.farm.store import EVENTS_CHANNEL, FarmStore
 from imagebuild_nb.service.archive import ArchiveLimits
 from imagebuild_nb.service.manager import MissingContextError, UnknownBuildError
-from imagebuild_nb.service.submission import Submission
+from imagebuild_nb.service.submission import Submission, SubmissionError
 from imagebuild_nb.wire import BuildInfo
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,12 @@ class FarmBackend:
 
     # -- commands ----------------------------------------------------------------------------
     async def submit(self, submission: Submission) -> tuple[BuildInfo, bool]:
+        if submission.secrets:  # its agents have no secret configuration yet
+            raise SubmissionError(
+                "a build farm cannot take build secrets yet "
+                f"({', '.join(sorted(set(submission.secrets.values())))}): build this image "
+                "with a single build service (no database_url) or locally with builder='local'")
+
         def insert() -> tuple[BuildInfo, bool]:
             return self.store.submit(
                 uri=submission.uri, context=submission.context, dedup_key=submission.dedup_key,

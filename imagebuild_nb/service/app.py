@@ -26,12 +26,13 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from tornado.ioloop import PeriodicCallback
-from traitlets import Bool, Float, Int, Type, Unicode, default
+from traitlets import Bool, Dict, Float, Int, Type, Unicode, default
 
 from imagebuild_nb.checkers import ExistenceChecker
 from imagebuild_nb.service import handlers
 from imagebuild_nb.service.archive import ArchiveLimits
 from imagebuild_nb.service.backend import BuildBackend, LocalBackend
+from imagebuild_nb.service.build_secrets import ServiceSecrets, read_config_file
 from imagebuild_nb.service.engine_runner import EngineRunner
 from imagebuild_nb.service.manager import DEFAULT_CONTEXT_RETENTION, BuildManager
 from imagebuild_nb.service.page import BuildPageHandler
@@ -115,6 +116,20 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
     @default("network_mode")
     def _network_mode_from_env(self) -> str | None:
         return Settings.from_env().network_mode
+
+    build_secrets = Dict(
+        help="Build secrets this service lends to builds whose RUN steps mount them, by name: "
+        '{"GITHUB_PAT": {"env": "SERVICE_GITHUB_PAT"}, "deploy_key": {"file": "/run/keys/deploy"}} '
+        "(a variable or a file on the service host; a client sends the name only, never a "
+        "value). A submission naming one this service lacks is refused. Default: the JSON file "
+        "named by IMAGEBUILD_NB_BUILD_SECRETS_FILE, else none.",
+    ).tag(config=True)
+
+    @default("build_secrets")
+    def _build_secrets_from_file(self) -> dict[str, Any]:
+        path = os.environ.get("IMAGEBUILD_NB_BUILD_SECRETS_FILE")
+        return read_config_file(path) if path else {}
+
     runner_class = Type(
         default_value=EngineRunner,
         klass=object,
@@ -154,7 +169,8 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
             return
         store = BuildStore(Path(self.state_dir))
         token = getattr(self.serverapp.identity_provider, "token", None) if self.serverapp else None
-        secrets = [token, *docker_config_secrets()]
+        build_secrets = ServiceSecrets.from_config(self.build_secrets)
+        secrets = [token, *docker_config_secrets(), *build_secrets.values()]
         manager = BuildManager(
             store,
             self._make_runner(),
@@ -164,6 +180,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
             ),
             redactor=Redactor(secrets),
             context_retention=self.context_retention,
+            secrets=build_secrets,
         )
         self.manager = manager
         self.backend = LocalBackend(manager)

@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 from imagebuild_nb.service.archive import ArchiveLimits
 from imagebuild_nb.service.manager import BuildManager, UnknownBuildError
 from imagebuild_nb.service.store import BuildRecord
-from imagebuild_nb.service.submission import Submission
+from imagebuild_nb.service.submission import Submission, SubmissionError
 from imagebuild_nb.wire import BuildInfo
 
 
@@ -120,6 +120,15 @@ class LocalBackend:
         return self.manager.stats()
 
     async def submit(self, submission: Submission) -> tuple[BuildInfo, bool]:
+        if submission.secrets:
+            runner = self.manager.runner
+            driver = await asyncio.to_thread(lambda: runner.driver)  # may probe the docker CLI
+            if driver == "docker-api":
+                raise SubmissionError(
+                    "this build service builds with the docker-api driver (legacy builder), "
+                    "which cannot pass build secrets: its operator must run it with BuildKit "
+                    "(the default runner on a host whose docker CLI has BuildKit), or build "
+                    "locally with builder='local'")
         record, joined = self.manager.submit(submission)
         return info(record), joined
 

@@ -74,6 +74,7 @@ class EngineRunner:
             network_mode=self.network_mode,
             no_cache=job.force,
             push=job.push and ImageReference.parse(job.uri).registry is not None,
+            secrets=dict(job.secrets),  # names of where the values are; the CLI reads them
         )
         yield BuildStarted(uri=job.uri, builder="remote", driver=builder.driver,
                            dockerfile=dockerfile)

@@ -37,6 +37,7 @@ from imagebuild_nb.events import (
     is_terminal,
 )
 from imagebuild_nb.service.archive import ArchiveLimits, extract_archive
+from imagebuild_nb.service.build_secrets import ServiceSecrets, missing_message
 from imagebuild_nb.service.redact import Redactor
 from imagebuild_nb.service.runner import BuildJob, BuildRunner
 from imagebuild_nb.service.store import (
@@ -49,7 +50,7 @@ from imagebuild_nb.service.store import (
     BuildRecord,
     BuildStore,
 )
-from imagebuild_nb.service.submission import Submission
+from imagebuild_nb.service.submission import Submission, SubmissionError
 from imagebuild_nb.service.uploads import remove_partial_uploads
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,10 @@ class BuildManager:
         archive_limits: ArchiveLimits | None = None,
         redactor: Redactor | None = None,
         context_retention: float = DEFAULT_CONTEXT_RETENTION,
+        secrets: ServiceSecrets | None = None,
     ) -> None:
         self.store = store
+        self.secrets = secrets or ServiceSecrets({})
         self.context_retention = context_retention
         self.runner = runner
         self.max_concurrent = max_concurrent
@@ -188,6 +191,9 @@ class BuildManager:
     # -- commands --------------------------------------------------------------------------
     def submit(self, submission: Submission) -> tuple[BuildRecord, bool]:
         """Start (or join) a build; returns the record and whether it joined an existing one."""
+        missing = self.secrets.missing(submission.secrets)
+        if missing:
+            raise SubmissionError(missing_message(missing))
         if not self.store.use_context(submission.context):
             raise MissingContextError(submission.context)
         key = submission.dedup_key
@@ -204,6 +210,7 @@ class BuildManager:
                 push=submission.push,
                 force=submission.force,
                 spec=submission.spec,
+                secrets=submission.secrets or None,
                 dedup_key=key,
             )
         )
@@ -284,6 +291,10 @@ class BuildManager:
             self._finish(live, record)
 
     async def _execute(self, live: _Live, record: BuildRecord) -> None:
+        missing = self.secrets.missing(record.secrets or {})
+        if missing:  # the operator removed it while the build was queued (or across a restart)
+            self._append(live, BuildFailed(message=missing_message(missing)))
+            return
         context_dir = self.store.build_dir(record.id) / "context"
         shutil.rmtree(context_dir, ignore_errors=True)
         live.log = self.store.open_event_log(record.id)
@@ -302,6 +313,7 @@ class BuildManager:
             force=record.force,
             push=record.push,
             spec=record.spec,
+            secrets=self.secrets.sources(record.secrets or {}),
         )
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._drive, live, job, loop)

@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,6 +42,8 @@ class BuildJob:
     force: bool = False
     push: bool = True
     spec: Mapping[str, Any] | None = None
+    # BuildKit secret id -> where the service host keeps it ("env:VAR" or a file path).
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 class BuildRunner(Protocol):

@@ -59,6 +59,8 @@ class BuildRecord:
     log_tail: tuple[str, ...] = ()
     events: int = 0
     submissions: int = 1
+    # Build secrets by name (BuildKit id -> name in the service's configuration); never values.
+    secrets: dict[str, str] | None = None
 
     @classmethod
     def new(cls, **values: Any) -> BuildRecord:
@@ -75,7 +77,7 @@ class BuildRecord:
 
 
 _COLUMNS = [f.name for f in dataclasses.fields(BuildRecord)]
-_JSON_COLUMNS = {"spec", "log_tail"}
+_JSON_COLUMNS = {"spec", "log_tail", "secrets"}
 _SCHEMA = f"CREATE TABLE IF NOT EXISTS builds ({', '.join(_COLUMNS)}, PRIMARY KEY (id))"
 
 

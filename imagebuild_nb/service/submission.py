@@ -18,15 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from imagebuild_nb.errors import SpecError
+from imagebuild_nb.service.build_secrets import check_submitted
 from imagebuild_nb.spec.image import Image
 from imagebuild_nb.spec.reference import ImageReference
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-_FIELDS = {"uri", "context", "dockerfile", "push", "force", "spec"}
+_FIELDS = {"uri", "context", "dockerfile", "push", "force", "spec", "secrets"}
 # A submission is a few levels deep (an Image spec: 4). The limit stops hostile nesting before
 # anything recursive (decoding, validation, hashing, storing) walks it.
 MAX_JSON_DEPTH = 32
@@ -73,6 +74,9 @@ class Submission:
     push: bool = True
     force: bool = False
     spec: dict[str, Any] | None = None
+    # Build secrets the RUN steps mount: BuildKit id -> name in the service's configuration.
+    # Names only: a client never sends a value (see build_secrets).
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any) -> Submission:
@@ -103,6 +107,10 @@ class Submission:
             if not isinstance(spec, dict):
                 raise SubmissionError("spec must be a JSON object (Image.to_dict())")
             _check_spec(spec)
+        try:
+            secrets = check_submitted(data.get("secrets"))
+        except ValueError as error:
+            raise SubmissionError(str(error)) from None
         return cls(
             uri=uri,
             context=context,
@@ -110,6 +118,7 @@ class Submission:
             push=_bool(data, "push", True),
             force=_bool(data, "force", False),
             spec=spec,
+            secrets=secrets,
         )
 
     @property
@@ -120,6 +129,7 @@ class Submission:
             "dockerfile": self.dockerfile,
             "push": self.push,
             "spec": self.spec,
+            **({"secrets": self.secrets} if self.secrets else {}),
         }
         encoded = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(encoded.encode()).hexdigest()

@@ -213,3 +213,14 @@ def scrub(text: str, values: Iterable[str]) -> str:
         if value in text:
             text = text.replace(value, "***")
     return text
+
+
+def remote_name(mount: SecretMount) -> str:
+    """The name a remote build asks the build service for (it resolves names from its own
+    configuration): the variable's name, the file's name, or Flyte's ``group_key``."""
+    return os.path.basename(mount.source) if mount.kind == "file" else mount.source
+
+
+def remote_secrets(mounts: Iterable[SecretMount]) -> dict[str, str]:
+    """A remote submission's ``secrets``: BuildKit id -> name. Never a value."""
+    return {mount.id: remote_name(mount) for mount in mounts}
