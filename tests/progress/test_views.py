@@ -55,7 +55,7 @@ def test_magic_command_and_page_show_the_same_steps_and_durations(
         "%load_ext imagebuild_nb\nfrom imagebuild_nb import Image",
         f"img = Image.from_base({busybox_base!r}, name={unique_name!r}, "
         f"registry={plain_registry.host!r}).with_commands(['echo one {unique_name}', "
-        "'sleep 1; echo two'])",
+        "'sleep 2; echo two'])",
         "b = %imagebuild build img --builder remote",
         "print(b.status, b.remote_run.id, b.uri)",
     ])
@@ -80,4 +80,6 @@ def test_magic_command_and_page_show_the_same_steps_and_durations(
     # started watching (the notebook's includes uploading the context).
     assert command == on_page, (command, on_page)
     assert magic[1:] == on_page[1:], (magic, on_page)
-    assert on_page[3][1] == "done" and float(on_page[3][2].rstrip("s")) >= 1.0  # the sleep
+    # The 2 s sleep, measured from when the step was reported started (BuildKit reports it a
+    # moment late, so 1 s once showed as 0.9 s): at least half of it.
+    assert on_page[3][1] == "done" and float(on_page[3][2].rstrip("s")) >= 1.0
