@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from tests.support.unix_ping import engine_answers
 
 
 @dataclass
@@ -34,12 +34,7 @@ class PodmanApi:
         return f"unix://{self.socket}"
 
     def answers(self) -> bool:
-        try:
-            with httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)),
-                              timeout=5) as http:
-                return http.get("http://podman/_ping").text == "OK"
-        except httpx.HTTPError:
-            return False
+        return engine_answers(self.socket)
 
 
 def podman_command(root: Path) -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-import httpx
+from tests.support.unix_ping import engine_answers
 
 
 @dataclass
@@ -57,13 +57,7 @@ class SecondEngine:
             time.sleep(0.2)
 
     def answers(self) -> bool:
-        # httpx, not docker-py: a failed docker-py connection leaks its socket
-        try:
-            with httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)),
-                              timeout=5) as http:
-                return http.get("http://engine/_ping").text == "OK"
-        except httpx.HTTPError:
-            return False
+        return engine_answers(self.socket)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would. Its containerd dies with it (parent-death signal) but may
