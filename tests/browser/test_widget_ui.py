@@ -51,7 +51,8 @@ def test_scripted_check_build_check_with_other_cells_running(page: Any, lab: Lab
     page.wait_for_function(
         "() => (document.querySelector('.imagebuild-log pre')?.textContent ?? '')"
         ".includes('line 1')")
-    assert not button(widget, "Cancel").is_disabled()
+    # Separate widget updates: wait for the button to follow the badge.
+    button(widget, "Cancel").and_(widget.locator("button:enabled")).wait_for(timeout=10_000)
     # The kernel runs another cell (which blocks for a second) while the build streams.
     run_cell(page, 1)
     page.locator(".jp-OutputArea-output", has_text="side 42").wait_for()
@@ -69,7 +70,7 @@ def test_scripted_check_build_check_with_other_cells_running(page: Any, lab: Lab
         "e.querySelector('pre').getBoundingClientRect().bottom"
         " - e.getBoundingClientRect().bottom) < 4")
     screenshot(widget, "widget-scripted-built.png")
-    assert button(widget, "Cancel").is_disabled()
+    button(widget, "Cancel").and_(widget.locator("button:disabled")).wait_for(timeout=10_000)
 
     button(widget, "Full log").click()
     page.wait_for_function(
