@@ -82,6 +82,26 @@ class BuildRequest:
     def primary_tag(self) -> str:
         return self.tags[0]
 
+    def cli_flags(self) -> list[str]:
+        """The ``build`` flags this request asks of a CLI (``docker build`` and ``podman build``
+        take the same ones): build args, labels, secrets, network, no-cache, platform."""
+        flags: list[str] = []
+        for key in sorted(self.build_args):
+            flags += ["--build-arg", f"{key}={self.build_args[key]}"]
+        for key in sorted(self.labels):
+            flags += ["--label", f"{key}={self.labels[key]}"]
+        for secret_id in sorted(self.secrets):
+            source = self.secrets[secret_id]  # a file, or "env:NAME" (the CLI reads it)
+            where = f"env={source[4:]}" if source.startswith("env:") else f"src={source}"
+            flags += ["--secret", f"id={secret_id},{where}"]
+        if self.network_mode:
+            flags += ["--network", self.network_mode]
+        if self.no_cache:
+            flags.append("--no-cache")
+        if self.platform:
+            flags += ["--platform", self.platform]
+        return flags
+
 
 @runtime_checkable
 class Builder(Protocol):

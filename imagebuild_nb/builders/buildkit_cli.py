@@ -149,20 +149,7 @@ class BuildKitCliBuilder:
         args += ["--progress=plain", "-f", request.dockerfile_path, "--iidfile", iidfile]
         for tag in request.tags:
             args += ["-t", tag]
-        for key in sorted(request.build_args):
-            args += ["--build-arg", f"{key}={request.build_args[key]}"]
-        for key in sorted(request.labels):
-            args += ["--label", f"{key}={request.labels[key]}"]
-        for secret_id in sorted(request.secrets):
-            source = request.secrets[secret_id]  # a file, or "env:NAME" (the CLI reads it)
-            where = f"env={source[4:]}" if source.startswith("env:") else f"src={source}"
-            args += ["--secret", f"id={secret_id},{where}"]
-        if request.network_mode:
-            args += ["--network", request.network_mode]
-        if request.no_cache:
-            args.append("--no-cache")
-        if request.platform:
-            args += ["--platform", request.platform]
+        args += request.cli_flags()
         return [*args, "-"]
 
     def describe(self, request: BuildRequest) -> str:

@@ -123,20 +123,7 @@ class PodmanBuilder:
         multi = len(self.platforms(request)) > 1
         for tag in request.tags:
             args += ["--manifest", tag] if multi else ["-t", tag]
-        for key in sorted(request.build_args):
-            args += ["--build-arg", f"{key}={request.build_args[key]}"]
-        for key in sorted(request.labels):
-            args += ["--label", f"{key}={request.labels[key]}"]
-        for secret_id in sorted(request.secrets):
-            source = request.secrets[secret_id]
-            where = f"env={source[4:]}" if source.startswith("env:") else f"src={source}"
-            args += ["--secret", f"id={secret_id},{where}"]
-        if request.network_mode:
-            args += ["--network", request.network_mode]
-        if request.no_cache:
-            args.append("--no-cache")
-        if request.platform:
-            args += ["--platform", request.platform]
+        args += request.cli_flags()
         if self.insecure(request):
             args.append("--tls-verify=false")
         return [*args, context_dir]
