@@ -15,5 +15,9 @@ fi
 if [[ ${IMAGEBUILD_NB_POSTGRES:-0} == 1 || -f $CACHE_DIR/postgres.enabled ]]; then
   bash "$ROOT/scripts/postgres.sh"
 fi
+# configurable-http-proxy for the JupyterHub tests: asked for by scripts/test, then kept.
+if [[ ${IMAGEBUILD_NB_HUB:-0} == 1 || -f $CACHE_DIR/hub.enabled ]]; then
+  bash "$ROOT/scripts/hub.sh"
+fi
 bash "$ROOT/scripts/venv.sh"
 log "setup complete in $(elapsed "$start")"
