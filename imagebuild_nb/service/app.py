@@ -34,6 +34,7 @@ from imagebuild_nb.service.archive import ArchiveLimits
 from imagebuild_nb.service.backend import BuildBackend, LocalBackend
 from imagebuild_nb.service.build_secrets import ServiceSecrets, read_config_file
 from imagebuild_nb.service.engine_runner import EngineRunner
+from imagebuild_nb.service.hub import ADMIN_SCOPE, hub_server_config
 from imagebuild_nb.service.manager import DEFAULT_CONTEXT_RETENTION, BuildManager
 from imagebuild_nb.service.page import BuildPageHandler
 from imagebuild_nb.service.redact import Redactor, docker_config_secrets
@@ -162,6 +163,12 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "imagebuild", "service")
+
+    def _jupyter_server_config(self) -> dict[str, Any]:
+        # Started as a JupyterHub service (standalone only): the Hub's address, prefix and users.
+        config: dict[str, Any] = super()._jupyter_server_config()
+        config["ServerApp"].update(hub_server_config())
+        return config
 
     def initialize_settings(self) -> None:
         if self.database_url:
