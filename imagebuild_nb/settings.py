@@ -65,6 +65,8 @@ class Settings:
     installer: Installer = "uv"
     remote_url: str | None = None
     remote_token: str | None = field(default=None, repr=False)
+    # Inside a JupyterHub single-user server with no remote_url: the Hub service to build on.
+    hub_service: str = "imagebuild"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

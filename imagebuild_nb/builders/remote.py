@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from imagebuild_nb.build import RemoteRun
 from imagebuild_nb.builders.base import BuildRequest
+from imagebuild_nb.builders.hub_discovery import NOT_CONFIGURED_HINT, ServiceEndpoint, find_service
 from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, ServiceError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildStarted, is_terminal
 from imagebuild_nb.wire import BuildStatus, parse_sse, paths
@@ -40,14 +43,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-_SERVICE_HINT = (
-    "start the service on a host with Docker (`jupyter imagebuild --port 8890`) and set "
-    "IMAGEBUILD_NB_REMOTE_URL / IMAGEBUILD_NB_REMOTE_TOKEN, or build with builder='local'"
-)
 
 
 class RemoteBuildClient:
-    """One httpx client for one service. Thread-safe for independent calls."""
+    """One httpx client for one service. Thread-safe for independent calls.
+
+    ``endpoint`` (from :func:`find_service`) says where the URL and token came from, for the
+    messages, and where a browser opens the build pages.
+    """
 
     def __init__(
         self,
@@ -58,24 +61,43 @@ class RemoteBuildClient:
         timeout: float = 30.0,
         stream_idle_timeout: float = 60.0,
         reconnect_for: float = 60.0,
+        endpoint: ServiceEndpoint | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.endpoint = endpoint or ServiceEndpoint(self.url, token)
         headers = {"Authorization": f"token {token}"} if token else {}
+        verify: ssl.SSLContext | bool = self.endpoint.ssl_context or True
         self._http = httpx.Client(
             base_url=self.url,
             headers=headers,
             transport=transport,
             timeout=httpx.Timeout(timeout, read=stream_idle_timeout),
+            verify=verify,
+            # A Hub service's URL is internal: a proxy set for pip would not reach it.
+            trust_env=not self.endpoint.from_hub,
         )
         self.timeout = timeout
         self.reconnect_for = reconnect_for
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> RemoteBuildClient:
-        settings = settings or Settings.from_env()
-        if not settings.remote_url:
-            raise BuilderUnavailableError("no build service is configured", hint=_SERVICE_HINT)
-        return cls(settings.remote_url, settings.remote_token, **kwargs)
+        """The service of ``remote_url``, or inside JupyterHub the Hub's ``hub_service``."""
+        endpoint = find_service(settings or Settings.from_env())
+        return cls(endpoint.url, endpoint.token, endpoint=endpoint, **kwargs)
+
+    def link(self, path: str) -> str:
+        """An API address of a record's ``links`` (absolute paths under the server's base URL)."""
+        return _join(self.url, path)
+
+    def page_url(self, record: Mapping[str, Any]) -> str:
+        """The build page a browser opens: through the Hub's proxy for a Hub service."""
+        page = str((record.get("links") or {}).get("page", paths.page(str(record.get("id")))))
+        pages_origin = self.endpoint.pages_origin
+        if pages_origin is None:
+            return _join(self.url, page)
+        if page.startswith("/"):
+            return pages_origin + page  # "": a path on the browser's own origin (the proxy)
+        return _join(self.url, page)
 
     def close(self) -> None:
         self._http.close()
@@ -223,8 +245,8 @@ class RemoteBuildClient:
         links = record.get("links") or {}
         return RemoteRun(
             id=record["id"],
-            url=self.url + str(links.get("page", paths.page(record["id"]))),
-            api_url=self.url + str(links.get("self", paths.build(record["id"]))),
+            url=self.page_url(record),
+            api_url=self.link(str(links.get("self", paths.build(record["id"])))),
             deduplicated=bool(record.get("deduplicated", False)),
         )
 
@@ -239,8 +261,9 @@ class RemoteBuildClient:
             response = self._http.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             raise BuilderUnavailableError(
-                f"the build service at {self.url} is unreachable ({_short(error)})",
-                hint=_SERVICE_HINT,
+                f"the build service at {self.url} is unreachable ({_short(error)})"
+                + (f"; found as {self.endpoint.origin}" if self.endpoint.from_hub else ""),
+                hint=_unreachable_hint(self.endpoint),
             ) from None
         except httpx.TransportError as error:
             raise ServiceError(
@@ -256,6 +279,15 @@ class RemoteBuildClient:
             message = str(response.json().get("message"))
         except ValueError:
             message = response.reason_phrase
+        if status in (401, 403) and self.endpoint.from_hub:
+            raise ServiceError(
+                f"the build service ({self.endpoint.origin}) refused this server's Hub token "
+                f"({status}): {message}",
+                status_code=status,
+                hint=("the Hub's operator grants server tokens access to the service "
+                      "(imagebuild_nb.service.hub.configure_hub does); another user's build "
+                      "is refused unless the operator grants that too"),
+            )
         if status in (401, 403):
             raise ServiceError(
                 f"the build service refused the request ({status}): check the token",
@@ -336,6 +368,30 @@ def _write_tar(request: BuildRequest, spool: IO[bytes]) -> tuple[str, int]:
 
 def _short(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _join(base: str, link: str) -> str:
+    """``base`` + a link. The service's links are absolute paths that already hold its base
+    URL ("/services/imagebuild/imagebuild/builds/ID"), so when ``base`` has that path too the
+    link goes on its origin; a path ``base`` lacks (a proxy that strips its own prefix) goes
+    after ``base``."""
+    if "://" in link:
+        return link
+    if not link.startswith("/"):
+        return f"{base.rstrip('/')}/{link}"
+    parts = urlsplit(base)
+    path = parts.path.rstrip("/")
+    if path and (link == path or link.startswith(path + "/")):
+        return f"{parts.scheme}://{parts.netloc}{link}"
+    return base.rstrip("/") + link
+
+
+def _unreachable_hint(endpoint: ServiceEndpoint) -> str:
+    if endpoint.from_hub:
+        return ("the Hub lists the service at this internal URL: ask the Hub's operator whether "
+                "it runs; or set IMAGEBUILD_NB_REMOTE_URL (and IMAGEBUILD_NB_REMOTE_TOKEN) to "
+                "reach a build service directly")
+    return NOT_CONFIGURED_HINT
 
 
 class RemoteBuilder:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from imagebuild_nb.builders.hub_discovery import in_hub
 from imagebuild_nb.builders.remote import RemoteBuildClient
 from imagebuild_nb.cli._commands import settings_from
 from imagebuild_nb.cli._output import ExitCode, Output
@@ -26,7 +27,7 @@ _SETTLE_WAIT = 5.0
 def status(args: Any, out: Output) -> int:
     with _client(args) as client:
         record = _record(client, args.build_id)
-    out.emit({"build": record}, _record_text(record, client.url))
+    out.emit({"build": record}, _record_text(record, client.page_url(record)))
     return _code(record)
 
 
@@ -71,7 +72,7 @@ def cancel(args: Any, out: Output) -> int:
 
 def _client(args: Any) -> RemoteBuildClient:
     settings = settings_from(args)
-    if not settings.remote_url:
+    if not settings.remote_url and not in_hub():  # inside JupyterHub: the Hub's service
         raise BuilderUnavailableError(
             f"no build service is configured, so build {args.build_id!r} cannot be looked up",
             hint=f"set IMAGEBUILD_NB_REMOTE_URL (and IMAGEBUILD_NB_REMOTE_TOKEN) or --remote-url; "
@@ -110,15 +111,14 @@ def _events(client: RemoteBuildClient, record: dict[str, Any], *, follow: bool) 
             return
 
 
-def _record_text(record: dict[str, Any], url: str) -> str:
+def _record_text(record: dict[str, Any], page_url: str) -> str:
     exit_code = record.get("exit_code")
     rows = [("id", record.get("id")), ("uri", record.get("uri")), ("status", record.get("status")),
             ("digest", record.get("digest")), ("error", record.get("error")),
             ("step", record.get("step")),
             ("exit code", None if exit_code is None else str(exit_code)),
             ("duration", _duration(record)),
-            ("run", url + str((record.get("links") or {}).get(
-                "page", f"/imagebuild/builds/{record.get('id')}")))]
+            ("run", page_url)]
     text = "\n".join(f"{key:>9}: {value}" for key, value in rows if value)
     tail = record.get("log_tail") or []
     if tail:

@@ -22,6 +22,7 @@ import ipywidgets as widgets
 from traitlets import Unicode
 
 from imagebuild_nb.build import ImageBuild
+from imagebuild_nb.builders.hub_discovery import in_hub
 from imagebuild_nb.events import BuildEvent, StepStarted
 from imagebuild_nb.notebook import widget_html
 from imagebuild_nb.notebook.flusher import Flusher
@@ -499,7 +500,8 @@ def remote_unavailable(settings: Settings | None, engine: ImageBuildEngine | Non
             settings = ImageBuildEngine.default().settings
         except Exception as error:  # noqa: BLE001 - a bad setting must not break the widget
             return f"settings could not be read: {readable(error)}"
-    if settings.remote_url:
+    # Inside JupyterHub the Hub's service is looked up when a build starts (no request here).
+    if settings.remote_url or in_hub():
         return ""
     return ("no remote build service configured: set IMAGEBUILD_NB_REMOTE_URL "
             "(or the remote_url setting) to the service's URL")
