@@ -125,6 +125,10 @@ class BuildInfo:
     log_tail: tuple[str, ...] = ()
     events: int = 0
     submissions: int = 1
+    # Who submitted the build (a JupyterHub user; None: the standalone service's shared token)
+    # and who joined it since with an identical submission.
+    owner: str | None = None
+    joined_by: tuple[str, ...] = ()
     # Farm fields: which attempt runs (1-based) and on which engine; 0 / None when embedded.
     attempt: int = 0
     engine: str | None = None
@@ -142,6 +146,7 @@ class BuildInfo:
         values = {name: data[name] for name in names if name in data}
         values["status"] = BuildStatus(values.get("status", "queued"))
         values["log_tail"] = tuple(values.get("log_tail") or ())
+        values["joined_by"] = tuple(values.get("joined_by") or ())
         values["links"] = dict(values.get("links") or {})
         extra = {key: value for key, value in data.items() if key not in names}
         return cls(**values, extra=extra)
@@ -151,6 +156,7 @@ class BuildInfo:
         extra = data.pop("extra")
         data["status"] = self.status.value
         data["log_tail"] = list(self.log_tail)
+        data["joined_by"] = list(self.joined_by)
         if self.deduplicated is None:
             data.pop("deduplicated")
         return {**extra, **data}

@@ -45,8 +45,10 @@ class FarmBackend:
         upload_dir: Path | None = None,
         listen: bool = True,
         poll: float = 1.0,
+        max_builds_per_user: int = 0,
     ) -> None:
         self.store = store
+        self.max_builds_per_user = max_builds_per_user
         self.archive_limits = archive_limits or ArchiveLimits()
         self._upload_dir = upload_dir or Path(tempfile.mkdtemp(prefix="imagebuild-uploads-"))
         self._upload_dir.mkdir(parents=True, exist_ok=True)
@@ -96,8 +98,11 @@ class FarmBackend:
             raise UnknownBuildError(build_id)
         return info
 
-    async def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildInfo]:
-        return await asyncio.to_thread(lambda: self.store.list(status=status, limit=limit))
+    async def list(
+        self, *, status: str | None = None, limit: int = 100, visible_to: str | None = None
+    ) -> list[BuildInfo]:
+        return await asyncio.to_thread(
+            lambda: self.store.list(status=status, limit=limit, visible_to=visible_to))
 
     async def stats(self) -> dict[str, int]:
         return await asyncio.to_thread(self.store.counts)
@@ -108,7 +113,9 @@ class FarmBackend:
         return [text for _, text in rows]
 
     # -- commands ----------------------------------------------------------------------------
-    async def submit(self, submission: Submission) -> tuple[BuildInfo, bool]:
+    async def submit(
+        self, submission: Submission, owner: str | None = None
+    ) -> tuple[BuildInfo, bool]:
         if submission.secrets:  # its agents have no secret configuration yet
             raise SubmissionError(
                 "a build farm cannot take build secrets yet "
@@ -119,7 +126,8 @@ class FarmBackend:
             return self.store.submit(
                 uri=submission.uri, context=submission.context, dedup_key=submission.dedup_key,
                 dockerfile=submission.dockerfile, push=submission.push, force=submission.force,
-                spec=submission.spec, family=family(submission.uri))
+                spec=submission.spec, family=family(submission.uri), owner=owner,
+                max_builds_per_user=self.max_builds_per_user)
         try:
             return await asyncio.to_thread(insert)
         except LookupError:

@@ -94,7 +94,16 @@ def claim(
                        WHERE s.family = q.family AND s.status = 'succeeded'
                        ORDER BY s.finished DESC LIMIT 1) AS last_engine
                FROM imagebuild_builds q WHERE q.status = 'queued'
-               ORDER BY q.created LIMIT 200""").fetchall()
+               ORDER BY
+                 -- fair between users: first the user with the fewest builds running, then
+                 -- the one whose last build started longest ago, then the oldest build
+                 (SELECT count(*) FROM imagebuild_builds r WHERE r.status = 'running'
+                  AND r.owner IS NOT DISTINCT FROM q.owner),
+                 (SELECT coalesce(max(r.started), 0) FROM imagebuild_builds r
+                  WHERE r.status IN ('running', 'succeeded', 'failed', 'cancelled')
+                  AND r.owner IS NOT DISTINCT FROM q.owner AND r.started IS NOT NULL),
+                 q.created
+               LIMIT 200""").fetchall()
         mine, others = [], []
         for build_id, family, queued_at, avoid, last_engine in candidates:
             waited = now - queued_at >= steal_after

@@ -42,6 +42,7 @@ from imagebuild_nb.events import (
     is_terminal,
 )
 from imagebuild_nb.service.archive import ArchiveTooLargeError
+from imagebuild_nb.service.submission import UserLimitError, user_limit_message
 from imagebuild_nb.wire import BuildInfo, BuildStatus
 
 EVENTS_CHANNEL = "imagebuild_events"
@@ -86,6 +87,11 @@ CREATE INDEX IF NOT EXISTS imagebuild_builds_queue
     ON imagebuild_builds (created) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS imagebuild_builds_family
     ON imagebuild_builds (family, finished) WHERE status = 'succeeded';
+ALTER TABLE imagebuild_builds ADD COLUMN IF NOT EXISTS owner text;
+ALTER TABLE imagebuild_builds ADD COLUMN IF NOT EXISTS joined_by jsonb NOT NULL DEFAULT '[]';
+CREATE INDEX IF NOT EXISTS imagebuild_builds_owner
+    ON imagebuild_builds (owner, status) WHERE status IN {_UNFINISHED};
+CREATE INDEX IF NOT EXISTS imagebuild_builds_owner_started ON imagebuild_builds (owner, started);
 CREATE TABLE IF NOT EXISTS imagebuild_events (
     build_id text NOT NULL REFERENCES imagebuild_builds (id) ON DELETE CASCADE,
     seq bigint NOT NULL,
@@ -109,7 +115,8 @@ CREATE TABLE IF NOT EXISTS imagebuild_engines (
 
 _INFO_COLUMNS = (
     "id, uri, context, dockerfile, push, force, spec, status, created, started, finished, digest,"
-    " image_id, error, step, exit_code, log_tail, events, submissions, attempt, engine"
+    " image_id, error, step, exit_code, log_tail, events, submissions, attempt, engine, owner,"
+    " joined_by"
 )
 
 
@@ -214,10 +221,13 @@ class FarmStore:
         spec: dict[str, Any] | None = None,
         family: str = "",
         preferred_engine: str | None = None,
+        owner: str | None = None,
+        max_builds_per_user: int = 0,
     ) -> tuple[BuildInfo, bool]:
         """Insert a queued build, or join the unfinished one with the same ``dedup_key``:
         (record, joined). A forced build is always new. ``LookupError`` when the context is not
-        stored."""
+        stored; ``UserLimitError`` when ``owner`` already has ``max_builds_per_user`` unfinished
+        builds (0: no limit) and this one would be new."""
         build_id = uuid.uuid4().hex[:16]
         key = f"{dedup_key}:force:{build_id}" if force else dedup_key
         now = self._clock()
@@ -227,22 +237,47 @@ class FarmStore:
             ).rowcount
             if not used:
                 raise LookupError(context)
+            if owner is not None and max_builds_per_user:
+                self._check_user_limit(conn, owner, key, max_builds_per_user)
             row = conn.execute(
                 f"""INSERT INTO imagebuild_builds (id, uri, context, dockerfile, push, force, spec,
-                        dedup_key, family, created, queued_at, max_attempts, preferred_engine)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        dedup_key, family, created, queued_at, max_attempts, preferred_engine,
+                        owner)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     ON CONFLICT (dedup_key) WHERE status IN {_UNFINISHED}
-                    DO UPDATE SET submissions = imagebuild_builds.submissions + 1
+                    DO UPDATE SET submissions = imagebuild_builds.submissions + 1,
+                        joined_by = CASE
+                            WHEN excluded.owner IS NULL
+                              OR excluded.owner IS NOT DISTINCT FROM imagebuild_builds.owner
+                              OR imagebuild_builds.joined_by ? excluded.owner
+                            THEN imagebuild_builds.joined_by
+                            ELSE imagebuild_builds.joined_by || jsonb_build_array(excluded.owner)
+                        END
                     RETURNING {_INFO_COLUMNS}, (xmax = 0) AS inserted""",
                 (build_id, uri, context, dockerfile, push, force,
                  None if spec is None else json.dumps(spec), key, family, now, now,
-                 self.max_attempts, preferred_engine),
+                 self.max_attempts, preferred_engine, owner),
             ).fetchone()
             assert row is not None
             inserted = bool(row[-1])
             if inserted:
                 conn.execute(f"NOTIFY {QUEUE_CHANNEL}")
         return _info(conn, row[:-1]), not inserted
+
+    @staticmethod
+    def _check_user_limit(conn: psycopg.Connection[Any], owner: str, key: str,
+                          limit: int) -> None:
+        # One submitter per user at a time across replicas (held to the commit): the count and
+        # the insert below agree. A join (an unfinished build with this key) adds no work.
+        conn.execute("SELECT pg_advisory_xact_lock(7150002, hashtext(%s))", (owner,))
+        found = conn.execute(
+            f"""SELECT count(*) FILTER (WHERE owner = %s),
+                       count(*) FILTER (WHERE dedup_key = %s)
+                FROM imagebuild_builds WHERE status IN {_UNFINISHED}
+                  AND (owner = %s OR dedup_key = %s)""", (owner, key, owner, key)).fetchone()
+        unfinished, joins = (found or (0, 0))
+        if not joins and unfinished >= limit:
+            raise UserLimitError(user_limit_message(owner, unfinished, limit))
 
     def get(self, build_id: str) -> BuildInfo | None:
         with self._pool.connection() as conn:
@@ -251,12 +286,16 @@ class FarmStore:
             ).fetchone()
             return None if row is None else _info(conn, row)
 
-    def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildInfo]:
-        query = f"SELECT {_INFO_COLUMNS} FROM imagebuild_builds"
+    def list(self, *, status: str | None = None, limit: int = 100,
+             visible_to: str | None = None) -> list[BuildInfo]:
+        query = f"SELECT {_INFO_COLUMNS} FROM imagebuild_builds WHERE true"
         params: list[Any] = []
         if status:
-            query += " WHERE status = %s"
+            query += " AND status = %s"
             params.append(status)
+        if visible_to is not None:
+            query += " AND (owner = %s OR joined_by ? %s)"
+            params += [visible_to, visible_to]
         query += " ORDER BY created DESC LIMIT %s"
         params.append(limit)
         with self._pool.connection() as conn:
@@ -411,6 +450,7 @@ def _info(conn: psycopg.Connection[Any], row: Sequence[Any]) -> BuildInfo:
     values = dict(zip(names, row))
     values["status"] = BuildStatus(values["status"])
     values["log_tail"] = tuple(values["log_tail"] or ())
+    values["joined_by"] = tuple(values["joined_by"] or ())
     values["events"] = int(values["events"])
     return BuildInfo(**values)
 

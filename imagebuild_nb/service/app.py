@@ -105,6 +105,20 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
         "submission); contexts of queued and running builds are always kept. Checked at start "
         "and hourly.",
     ).tag(config=True)
+    max_builds_per_user = Int(
+        0, help="Unfinished (queued or running) builds one JupyterHub user may have; the next "
+        "submission is refused with 429 naming this limit (joining an identical build never "
+        "is). 0: no limit. The standalone service's shared token is one operator, never limited.",
+    ).tag(config=True)
+    max_running_per_user = Int(
+        0, help="Builds of one JupyterHub user that run at once; the rest wait even when slots "
+        "are free. 0: only max_concurrent_builds. Free slots always go first to the user with "
+        "the fewest builds running, so one user's queue never starves another's build.",
+    ).tag(config=True)
+    admin_scope = Unicode(
+        ADMIN_SCOPE, help="The JupyterHub scope whose holders (like Hub admins) see and cancel "
+        "every user's builds; others see the builds they submitted or joined.",
+    ).tag(config=True)
     keepalive_interval = Float(
         15.0, help="Seconds between SSE keepalive comments on an idle event stream."
     ).tag(config=True)
@@ -188,6 +202,8 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
             redactor=Redactor(secrets),
             context_retention=self.context_retention,
             secrets=build_secrets,
+            max_builds_per_user=self.max_builds_per_user,
+            max_running_per_user=self.max_running_per_user,
         )
         self.manager = manager
         self.backend = LocalBackend(manager)
@@ -216,6 +232,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
             ),
             upload_dir=uploads,
             listen=self.farm_listen,
+            max_builds_per_user=self.max_builds_per_user,
         )
         self._common_settings()
         self.log.info("imagebuild service: farm replica on %s", _redacted_url(self.database_url))
@@ -226,6 +243,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
             imagebuild_backend=self.backend,
             **extra,
             imagebuild_settings=settings,
+            imagebuild_admin_scope=self.admin_scope,
             imagebuild_checker=ExistenceChecker(settings),
             imagebuild_config={
                 "max_upload_bytes": self.max_upload_bytes,

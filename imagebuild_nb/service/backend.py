@@ -51,13 +51,20 @@ class BuildBackend(Protocol):
         """The build; ``UnknownBuildError`` when there is none."""
         ...
 
-    async def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildInfo]: ...
+    async def list(
+        self, *, status: str | None = None, limit: int = 100, visible_to: str | None = None
+    ) -> list[BuildInfo]:
+        """The newest builds; with ``visible_to``, those that user submitted or joined."""
+        ...
 
     async def stats(self) -> dict[str, int]: ...
 
-    async def submit(self, submission: Submission) -> tuple[BuildInfo, bool]:
-        """Start or join a build: (record, joined an identical unfinished one).
-        ``MissingContextError`` when the context was never uploaded."""
+    async def submit(
+        self, submission: Submission, owner: str | None = None
+    ) -> tuple[BuildInfo, bool]:
+        """Start or join a build for ``owner``: (record, joined an identical unfinished one).
+        ``MissingContextError`` when the context was never uploaded; ``UserLimitError`` when
+        ``owner`` has as many unfinished builds as one user may have (a join never is)."""
         ...
 
     async def cancel(self, build_id: str) -> BuildInfo: ...
@@ -113,13 +120,18 @@ class LocalBackend:
     async def get(self, build_id: str) -> BuildInfo:
         return info(self.manager.get(build_id))
 
-    async def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildInfo]:
-        return [info(record) for record in self.manager.list(status=status, limit=limit)]
+    async def list(
+        self, *, status: str | None = None, limit: int = 100, visible_to: str | None = None
+    ) -> list[BuildInfo]:
+        records = self.manager.list(status=status, limit=limit, visible_to=visible_to)
+        return [info(record) for record in records]
 
     async def stats(self) -> dict[str, int]:
         return self.manager.stats()
 
-    async def submit(self, submission: Submission) -> tuple[BuildInfo, bool]:
+    async def submit(
+        self, submission: Submission, owner: str | None = None
+    ) -> tuple[BuildInfo, bool]:
         if submission.secrets:
             runner = self.manager.runner
             driver = await asyncio.to_thread(lambda: runner.driver)  # may probe the docker CLI
@@ -129,7 +141,7 @@ class LocalBackend:
                     "which cannot pass build secrets: its operator must run it with BuildKit "
                     "(the default runner on a host whose docker CLI has BuildKit), or build "
                     "locally with builder='local'")
-        record, joined = self.manager.submit(submission)
+        record, joined = self.manager.submit(submission, owner)
         return info(record), joined
 
     async def cancel(self, build_id: str) -> BuildInfo:

@@ -20,6 +20,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import iostream, web
 
 from imagebuild_nb import wire
+from imagebuild_nb.service.access import Caller
 from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError
 from imagebuild_nb.service.backend import BuildBackend
 from imagebuild_nb.service.existence import check_existence
@@ -29,6 +30,7 @@ from imagebuild_nb.service.submission import (
     DIGEST_RE,
     Submission,
     SubmissionError,
+    UserLimitError,
     parse_json_body,
 )
 from imagebuild_nb.service.uploads import ContextUpload
@@ -91,11 +93,20 @@ class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
         data["links"] = wire.links(self.base_url, record.id)
         return data
 
+    @property
+    def caller(self) -> Caller:
+        return Caller.of(self.current_user, self.settings["imagebuild_admin_scope"])
+
     async def find(self, build_id: str) -> wire.BuildInfo:
+        """The build, when the caller may see it: another user's build is as unknown as one
+        that never was (its id reveals nothing)."""
         try:
-            return await self.backend.get(build_id)
+            record = await self.backend.get(build_id)
         except UnknownBuildError:
-            raise web.HTTPError(404, f"no build with id {build_id}") from None
+            record = None
+        if record is None or not self.caller.may_read(record):
+            raise web.HTTPError(404, f"no build with id {build_id}")
+        return record
 
 
 class HealthHandler(ServiceHandler):
@@ -212,7 +223,8 @@ class BuildsHandler(ServiceHandler):
         if status is not None and status not in wire.ALL_STATUSES:
             raise web.HTTPError(400, f"status must be one of {', '.join(wire.ALL_STATUSES)}")
         limit = _int_argument(self, "limit", 100, low=1, high=1000)
-        records = await self.backend.list(status=status, limit=limit)
+        records = await self.backend.list(status=status, limit=limit,
+                                          visible_to=self.caller.filter)
         self.reply({"builds": [self.record_json(record) for record in records]})
 
     @web.authenticated
@@ -220,7 +232,9 @@ class BuildsHandler(ServiceHandler):
     async def post(self) -> None:
         try:
             submission = Submission.from_json(parse_json_body(self.request.body))
-            record, deduplicated = await self.backend.submit(submission)
+            record, deduplicated = await self.backend.submit(submission, self.caller.owner)
+        except UserLimitError as error:
+            raise web.HTTPError(429, str(error)) from None
         except SubmissionError as error:
             raise web.HTTPError(400, str(error)) from None
         except MissingContextError:
@@ -243,7 +257,12 @@ class CancelHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def post(self, build_id: str) -> None:
-        await self.find(build_id)
+        record = await self.find(build_id)
+        if not self.caller.may_cancel(record):
+            raise web.HTTPError(
+                403, f"build {build_id} was started by {record.owner}: joining an identical "
+                "build shares its log and outcome, not the right to cancel it (submit with "
+                "force=True for a build of your own)")
         self.reply(self.record_json(await self.backend.cancel(build_id)), status=202)
 
 

@@ -38,6 +38,7 @@ from imagebuild_nb.events import (
 )
 from imagebuild_nb.service.archive import ArchiveLimits, extract_archive
 from imagebuild_nb.service.build_secrets import ServiceSecrets, missing_message
+from imagebuild_nb.service.fair_slots import FairSlots
 from imagebuild_nb.service.redact import Redactor
 from imagebuild_nb.service.runner import BuildJob, BuildRunner
 from imagebuild_nb.service.store import (
@@ -50,7 +51,12 @@ from imagebuild_nb.service.store import (
     BuildRecord,
     BuildStore,
 )
-from imagebuild_nb.service.submission import Submission, SubmissionError
+from imagebuild_nb.service.submission import (
+    Submission,
+    SubmissionError,
+    UserLimitError,
+    user_limit_message,
+)
 from imagebuild_nb.service.uploads import remove_partial_uploads
 
 log = logging.getLogger(__name__)
@@ -72,12 +78,14 @@ class MissingContextError(LookupError):
     """The submission names a context digest that was never uploaded."""
 
 
+
 class _Live:
     """In-memory state of a queued or running build: its last ``EVENT_WINDOW`` events as JSON
     text (the last one has seq ``last_seq``); every event is in its event log on disk."""
 
     def __init__(self, record: BuildRecord) -> None:
         self.id = record.id
+        self.owner = record.owner
         self.frames: deque[str] = deque(maxlen=EVENT_WINDOW)
         self.last_seq = 0
         self.changed = asyncio.Event()
@@ -114,15 +122,20 @@ class BuildManager:
         redactor: Redactor | None = None,
         context_retention: float = DEFAULT_CONTEXT_RETENTION,
         secrets: ServiceSecrets | None = None,
+        max_builds_per_user: int = 0,
+        max_running_per_user: int = 0,
     ) -> None:
         self.store = store
+        # Per Hub user (never the standalone service's shared token): unfinished builds allowed
+        # (more are refused), and how many of them run at once (more wait). 0: no limit.
+        self.max_builds_per_user = max_builds_per_user
         self.secrets = secrets or ServiceSecrets({})
         self.context_retention = context_retention
         self.runner = runner
         self.max_concurrent = max_concurrent
         self.archive_limits = archive_limits or ArchiveLimits()
         self.redactor = redactor or Redactor()
-        self._slots = asyncio.Semaphore(max_concurrent)
+        self._slots = FairSlots(max_concurrent, per_user=max_running_per_user)
         self._live: dict[str, _Live] = {}
         self._inflight: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -177,8 +190,11 @@ class BuildManager:
         live = self._live.get(build_id)
         return dataclasses.replace(record, events=live.last_seq) if live else record
 
-    def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildRecord]:
-        return [self.get(record.id) for record in self.store.list(status=status, limit=limit)]
+    def list(
+        self, *, status: str | None = None, limit: int = 100, visible_to: str | None = None
+    ) -> list[BuildRecord]:
+        records = self.store.list(status=status, limit=limit, visible_to=visible_to)
+        return [self.get(record.id) for record in records]
 
     def stats(self) -> dict[str, int]:
         running = sum(1 for live in self._live.values() if live.log is not None)
@@ -186,11 +202,16 @@ class BuildManager:
             "running": running,
             "queued": len(self._live) - running,
             "max_concurrent": self.max_concurrent,
+            "max_builds_per_user": self.max_builds_per_user,
+            "max_running_per_user": self._slots.per_user,
         }
 
     # -- commands --------------------------------------------------------------------------
-    def submit(self, submission: Submission) -> tuple[BuildRecord, bool]:
-        """Start (or join) a build; returns the record and whether it joined an existing one."""
+    def submit(
+        self, submission: Submission, owner: str | None = None
+    ) -> tuple[BuildRecord, bool]:
+        """Start (or join) a build for ``owner``; returns the record and whether it joined an
+        existing one. A join is never refused: it adds no work."""
         missing = self.secrets.missing(submission.secrets)
         if missing:
             raise SubmissionError(missing_message(missing))
@@ -200,8 +221,16 @@ class BuildManager:
         existing = None if submission.force else self._inflight.get(key)
         if existing is not None:
             current = self.get(existing)
-            self.store.update(existing, submissions=current.submissions + 1)
+            joined_by = current.joined_by
+            if owner is not None and owner != current.owner and owner not in joined_by:
+                joined_by = (*joined_by, owner)
+            self.store.update(existing, submissions=current.submissions + 1, joined_by=joined_by)
             return self.get(existing), True
+        if owner is not None and self.max_builds_per_user:
+            unfinished = sum(1 for live in self._live.values() if live.owner == owner)
+            if unfinished >= self.max_builds_per_user:
+                raise UserLimitError(
+                    user_limit_message(owner, unfinished, self.max_builds_per_user))
         record = self.store.insert(
             BuildRecord.new(
                 uri=submission.uri,
@@ -212,6 +241,7 @@ class BuildManager:
                 spec=submission.spec,
                 secrets=submission.secrets or None,
                 dedup_key=key,
+                owner=owner,
             )
         )
         self._enqueue(record)
@@ -278,7 +308,7 @@ class BuildManager:
     async def _run(self, live: _Live, record: BuildRecord) -> None:
         self._loop = asyncio.get_running_loop()
         try:
-            async with self._slots:
+            async with self._slots.slot(record.owner):
                 if live.cancel.is_set():
                     raise asyncio.CancelledError
                 await self._execute(live, record)
@@ -404,6 +434,7 @@ __all__ = [
     "MissingContextError",
     "QUEUED",
     "UnknownBuildError",
+    "UserLimitError",
 ]
 
 

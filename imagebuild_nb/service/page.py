@@ -24,9 +24,10 @@ from imagebuild_nb.events import BuildEvent
 from imagebuild_nb.progress import html as views
 from imagebuild_nb.progress import text
 from imagebuild_nb.progress.model import Progress
+from imagebuild_nb.service.access import Caller
 from imagebuild_nb.service.backend import BuildBackend
 from imagebuild_nb.service.manager import UnknownBuildError
-from imagebuild_nb.service.store import BuildRecord
+from imagebuild_nb.wire import BuildInfo
 
 AUTH_RESOURCE = "imagebuild"
 
@@ -81,7 +82,7 @@ def log_line(event: dict[str, Any]) -> str | None:
     return next(iter(text.log_lines([BuildEvent.from_dict(event)])), None)
 
 
-def fragment(record: BuildRecord, events: Iterable[str]) -> str:
+def fragment(record: BuildInfo, events: Iterable[str]) -> str:
     """The live part of the page: the status card rows and the step view (events are fed one
     at a time: a long log is never in memory whole)."""
     progress = Progress()
@@ -90,6 +91,10 @@ def fragment(record: BuildRecord, events: Iterable[str]) -> str:
     view = progress.view(tail=8)
     rows = [("Image", f"<code>{html.escape(record.uri)}</code>"),
             ("Build id", f"<code>{html.escape(record.id)}</code>")]
+    if record.owner:
+        joined = f" (joined by {html.escape(', '.join(record.joined_by))})" \
+            if record.joined_by else ""
+        rows.append(("Owner", html.escape(record.owner) + joined))
     if record.digest:
         rows.append(("Digest", f"<code>{html.escape(record.digest)}</code>"
                                + views.copy_button(record.digest, "digest")))
@@ -103,7 +108,7 @@ def fragment(record: BuildRecord, events: Iterable[str]) -> str:
             f"<table>{table}</table>{views.progress_html(view, tail=8)}")
 
 
-def render_page(record: BuildRecord, events: Iterable[str], events_url: str,
+def render_page(record: BuildInfo, events: Iterable[str], events_url: str,
                 log_url: str = "") -> str:
     seen = 0
 
@@ -143,10 +148,13 @@ class BuildPageHandler(ExtensionHandlerMixin, JupyterHandler):  # type: ignore[m
     @authorized
     async def get(self, build_id: str) -> None:
         backend: BuildBackend = self.settings["imagebuild_backend"]  # local or a farm replica
+        caller = Caller.of(self.current_user, self.settings["imagebuild_admin_scope"])
         try:
             record = await backend.get(build_id)
         except UnknownBuildError:
-            raise web.HTTPError(404, f"no build with id {build_id}") from None
+            record = None
+        if record is None or not caller.may_read(record):  # another user's: as if unknown
+            raise web.HTTPError(404, f"no build with id {build_id}")
         events = await backend.read_events(build_id)  # lazy: read as the view is fed
         self.set_header("Content-Type", "text/html; charset=utf-8")
         if self.get_argument("view", None) == "fragment":

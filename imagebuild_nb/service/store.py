@@ -61,6 +61,9 @@ class BuildRecord:
     submissions: int = 1
     # Build secrets by name (BuildKit id -> name in the service's configuration); never values.
     secrets: dict[str, str] | None = None
+    # The JupyterHub user who submitted it (None: the shared token) and who joined it since.
+    owner: str | None = None
+    joined_by: tuple[str, ...] = ()
 
     @classmethod
     def new(cls, **values: Any) -> BuildRecord:
@@ -77,7 +80,7 @@ class BuildRecord:
 
 
 _COLUMNS = [f.name for f in dataclasses.fields(BuildRecord)]
-_JSON_COLUMNS = {"spec", "log_tail", "secrets"}
+_JSON_COLUMNS = {"spec", "log_tail", "secrets", "joined_by"}
 _SCHEMA = f"CREATE TABLE IF NOT EXISTS builds ({', '.join(_COLUMNS)}, PRIMARY KEY (id))"
 
 
@@ -98,6 +101,7 @@ class BuildStore:
             if name not in present:
                 self._db.execute(f"ALTER TABLE builds ADD COLUMN {name}")
         self._db.execute("CREATE INDEX IF NOT EXISTS builds_status ON builds (status)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS builds_owner ON builds (owner, created)")
 
     def close(self) -> None:
         self._db.close()
@@ -127,12 +131,19 @@ class BuildStore:
         ).fetchone()
         return None if row is None else self._decode(row)
 
-    def list(self, *, status: str | None = None, limit: int = 100) -> list[BuildRecord]:
-        query = f"SELECT {', '.join(_COLUMNS)} FROM builds"
+    def list(
+        self, *, status: str | None = None, limit: int = 100, visible_to: str | None = None
+    ) -> list[BuildRecord]:
+        """The newest builds, of one status; with ``visible_to``, only those that user
+        submitted or joined."""
+        query = f"SELECT {', '.join(_COLUMNS)} FROM builds WHERE 1 = 1"
         params: list[Any] = []
         if status:
-            query += " WHERE status = ?"
+            query += " AND status = ?"
             params.append(status)
+        if visible_to is not None:
+            query += " AND (owner = ? OR EXISTS (SELECT 1 FROM json_each(joined_by) WHERE value = ?))"
+            params += [visible_to, visible_to]
         query += " ORDER BY created DESC LIMIT ?"
         params.append(limit)
         return [self._decode(row) for row in self._db.execute(query, params)]
@@ -206,6 +217,7 @@ class BuildStore:
             if values[name] is not None:
                 values[name] = json.loads(values[name])
         values["log_tail"] = tuple(values["log_tail"] or ())
+        values["joined_by"] = tuple(values["joined_by"] or ())
         values["push"] = bool(values["push"])
         values["force"] = bool(values["force"])
         return BuildRecord(**values)

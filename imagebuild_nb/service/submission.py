@@ -37,6 +37,16 @@ class SubmissionError(ValueError):
     """The submission is malformed; the message names the field and what is expected."""
 
 
+class UserLimitError(SubmissionError):
+    """The submitting user has as many unfinished builds as one user may have (HTTP 429)."""
+
+
+def user_limit_message(owner: str, unfinished: int, limit: int) -> str:
+    return (f"{owner} already has {unfinished} unfinished build(s) on this service, the most one "
+            f"user may have (max_builds_per_user={limit}): wait for one to end or cancel one, "
+            "or ask the service's operator to raise the limit")
+
+
 def parse_json_body(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The request body as JSON; SubmissionError for non-JSON and for nesting past ``max_depth``.
 
