@@ -6,6 +6,9 @@ twice), submits the build, and follows its Server-Sent Events. A dropped stream 
 service stays away the client raises ``ServiceError`` saying the build's state is unknown, and a
 build the service lost (``interrupted``) is reported as such, never as success.
 
+Where the service is comes from :func:`~imagebuild_nb.builders.hub_discovery.find_service`:
+``remote_url``, or inside a JupyterHub server the Hub's service, called with the server's token.
+
 >>> client = RemoteBuildClient("http://127.0.0.1:8890", token="...")      # doctest: +SKIP
 >>> run = client.submit_request(request)            # returns at once       # doctest: +SKIP
 >>> run.url                                                              # doctest: +SKIP
@@ -281,8 +284,8 @@ class RemoteBuildClient:
             message = response.reason_phrase
         if status in (401, 403) and self.endpoint.from_hub:
             raise ServiceError(
-                f"the build service ({self.endpoint.origin}) refused this server's Hub token "
-                f"({status}): {message}",
+                f"the build service ({self.endpoint.origin}) refused the request with this "
+                f"server's Hub token ({status}): {message}",
                 status_code=status,
                 hint=("the Hub's operator grants server tokens access to the service "
                       "(imagebuild_nb.service.hub.configure_hub does); another user's build "
