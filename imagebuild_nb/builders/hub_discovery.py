@@ -59,10 +59,11 @@ class ServiceEndpoint:
     pages_origin: str | None = None
     # The Hub's internal-SSL files, for a service URL that is https inside the Hub.
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    hub_api: str | None = None  # the JupyterHub API it was found through
 
     @property
     def from_hub(self) -> bool:
-        return self.origin.startswith("JupyterHub")
+        return self.hub_api is not None
 
 
 def in_hub(environ: Mapping[str, str] | None = None) -> bool:
@@ -157,6 +158,7 @@ def _ask_hub(api: str, token: str, name: str, environ: Mapping[str, str],
         origin=origin,
         pages_origin=_public_origin(environ),
         ssl_context=context,
+        hub_api=api,
     )
 
 

@@ -100,6 +100,7 @@ def test_the_service_url_is_the_models_url_and_prefix_and_a_success_is_cached() 
         again = find_service(Settings(), env)
         assert first.url == "http://10.0.0.7:8890/services/imagebuild"
         assert first.token == env["JUPYTERHUB_API_TOKEN"] and first.from_hub
+        assert first.hub_api == f"{hub.url}/hub/api"
         assert first.origin == f"JupyterHub service 'imagebuild' ({hub.url}/hub/api)"
         assert env["JUPYTERHUB_API_TOKEN"] not in repr(first)
         assert again is first
@@ -345,7 +346,8 @@ def test_a_hub_services_pages_go_through_the_hubs_proxy() -> None:
         ("https://hub.example", "https://hub.example/services/imagebuild/imagebuild/builds/b1"),
         (None, f"{internal}/imagebuild/builds/b1"),
     ]:
-        endpoint = ServiceEndpoint(internal, "t", hub_origin, pages_origin)
+        endpoint = ServiceEndpoint(internal, "t", hub_origin, pages_origin,
+                                   hub_api="http://127.0.0.1:8081/hub/api")
         with RemoteBuildClient(internal, "t", endpoint=endpoint) as client:
             run = client._run(record)
         assert run.page_url == page
