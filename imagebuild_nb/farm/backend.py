@@ -46,9 +46,11 @@ class FarmBackend:
         listen: bool = True,
         poll: float = 1.0,
         max_builds_per_user: int = 0,
+        max_running_per_user: int = 0,
     ) -> None:
         self.store = store
         self.max_builds_per_user = max_builds_per_user
+        self.max_running_per_user = max_running_per_user
         self.archive_limits = archive_limits or ArchiveLimits()
         self._upload_dir = upload_dir or Path(tempfile.mkdtemp(prefix="imagebuild-uploads-"))
         self._upload_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +129,8 @@ class FarmBackend:
                 uri=submission.uri, context=submission.context, dedup_key=submission.dedup_key,
                 dockerfile=submission.dockerfile, push=submission.push, force=submission.force,
                 spec=submission.spec, family=family(submission.uri), owner=owner,
-                max_builds_per_user=self.max_builds_per_user)
+                max_builds_per_user=self.max_builds_per_user,
+                max_running_per_user=self.max_running_per_user)
         try:
             return await asyncio.to_thread(insert)
         except LookupError:

@@ -94,6 +94,9 @@ def claim(
                        WHERE s.family = q.family AND s.status = 'succeeded'
                        ORDER BY s.finished DESC LIMIT 1) AS last_engine
                FROM imagebuild_builds q WHERE q.status = 'queued'
+                 AND (q.running_cap = 0 OR q.running_cap > (
+                      SELECT count(*) FROM imagebuild_builds r WHERE r.status = 'running'
+                      AND r.owner = q.owner))
                ORDER BY
                  -- fair between users: first the user with the fewest builds running, then
                  -- the one whose last build started longest ago, then the oldest build

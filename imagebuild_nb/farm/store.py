@@ -89,6 +89,8 @@ CREATE INDEX IF NOT EXISTS imagebuild_builds_family
     ON imagebuild_builds (family, finished) WHERE status = 'succeeded';
 ALTER TABLE imagebuild_builds ADD COLUMN IF NOT EXISTS owner text;
 ALTER TABLE imagebuild_builds ADD COLUMN IF NOT EXISTS joined_by jsonb NOT NULL DEFAULT '[]';
+-- The submitting replica's max_running_per_user, kept with the build for the agents' claims.
+ALTER TABLE imagebuild_builds ADD COLUMN IF NOT EXISTS running_cap integer NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS imagebuild_builds_owner
     ON imagebuild_builds (owner, status) WHERE status IN {_UNFINISHED};
 CREATE INDEX IF NOT EXISTS imagebuild_builds_owner_started ON imagebuild_builds (owner, started);
@@ -223,11 +225,13 @@ class FarmStore:
         preferred_engine: str | None = None,
         owner: str | None = None,
         max_builds_per_user: int = 0,
+        max_running_per_user: int = 0,
     ) -> tuple[BuildInfo, bool]:
         """Insert a queued build, or join the unfinished one with the same ``dedup_key``:
         (record, joined). A forced build is always new. ``LookupError`` when the context is not
         stored; ``UserLimitError`` when ``owner`` already has ``max_builds_per_user`` unfinished
-        builds (0: no limit) and this one would be new."""
+        builds (0: no limit) and this one would be new. ``max_running_per_user`` (0: none) is
+        how many of ``owner``'s builds agents run at once."""
         build_id = uuid.uuid4().hex[:16]
         key = f"{dedup_key}:force:{build_id}" if force else dedup_key
         now = self._clock()
@@ -242,8 +246,8 @@ class FarmStore:
             row = conn.execute(
                 f"""INSERT INTO imagebuild_builds (id, uri, context, dockerfile, push, force, spec,
                         dedup_key, family, created, queued_at, max_attempts, preferred_engine,
-                        owner)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        owner, running_cap)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     ON CONFLICT (dedup_key) WHERE status IN {_UNFINISHED}
                     DO UPDATE SET submissions = imagebuild_builds.submissions + 1,
                         joined_by = CASE
@@ -256,7 +260,8 @@ class FarmStore:
                     RETURNING {_INFO_COLUMNS}, (xmax = 0) AS inserted""",
                 (build_id, uri, context, dockerfile, push, force,
                  None if spec is None else json.dumps(spec), key, family, now, now,
-                 self.max_attempts, preferred_engine, owner),
+                 self.max_attempts, preferred_engine, owner,
+                 max_running_per_user if owner is not None else 0),
             ).fetchone()
             assert row is not None
             inserted = bool(row[-1])

@@ -233,6 +233,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
             upload_dir=uploads,
             listen=self.farm_listen,
             max_builds_per_user=self.max_builds_per_user,
+            max_running_per_user=self.max_running_per_user,
         )
         self._common_settings()
         self.log.info("imagebuild service: farm replica on %s", _redacted_url(self.database_url))

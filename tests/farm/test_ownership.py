@@ -68,3 +68,15 @@ def test_an_engine_claims_the_build_of_the_user_with_fewer_builds_running(store:
     assert [c.uri for c in claimed if c] == ["localhost:5001/own/a0:1",
                                              "localhost:5001/own/b0:1",
                                              "localhost:5001/own/a1:1"]
+
+
+def test_agents_leave_a_users_builds_waiting_past_max_running_per_user(store: FarmStore):
+    context = _context(store)
+    leases.register(store, "engine-1", slots=10)
+    for n in range(3):
+        _submit(store, context, f"a{n}", "alice", max_running_per_user=1)
+    _submit(store, context, "b0", "bob", max_running_per_user=1)
+    claimed = [leases.claim(store, "engine-1", slots=10) for _ in range(3)]
+    # Slots are free, yet alice's second build waits for her first.
+    assert [c.uri if c else None for c in claimed] == [
+        "localhost:5001/own/a0:1", "localhost:5001/own/b0:1", None]
