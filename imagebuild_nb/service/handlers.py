@@ -61,9 +61,12 @@ class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
 
     def check_xsrf_cookie(self) -> None:
         # An API client without credentials is unauthenticated (401), not an XSRF suspect (403);
-        # before prepare() has authenticated (tornado's early call) the base class defers.
-        if hasattr(self, "_jupyter_current_user"):
-            self._require_user()
+        # before prepare() has authenticated (tornado's early call) we defer: prepare() checks
+        # again. (Not the base class's job: behind a Hub, JupyterHub's patch of it checks at
+        # once and refuses token-authenticated uploads and submissions.)
+        if not hasattr(self, "_jupyter_current_user"):
+            return
+        self._require_user()
         super().check_xsrf_cookie()
 
     def _require_user(self) -> None:

@@ -1,27 +1,116 @@
 """One real JupyterHub for the package: users alice and bob (each with a server and a kernel),
-carol (granted the operator's build-admin scope) and the Hub admin "admin"."""
+carol (granted the operator's build-admin scope by the recipe) and the Hub admin "admin".
+
+The build service joins it as the Hub-managed service "imagebuild" through the documented
+recipe (``imagebuild_nb.service.hub.configure_hub``), with per-user limits; a second one,
+"imagebuild-fair", has one build slot and no per-user limit, for the fairness test.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
 
+from imagebuild_nb.builders import BuildRequest, InMemoryContext
+from imagebuild_nb.builders.remote import RemoteBuildClient
+from tests.support.http_gate import Gate
 from tests.support.jupyterhub import Hub
 from tests.support.kernel_ws import Kernel
+from tests.support.services import MIRRORED_BUSYBOX, PLAIN_REGISTRY, free_port
 
 USERS = ("alice", "bob", "carol", "admin")
 ADMINS = ("admin",)
+BUILD_ADMIN = "carol"
+MAX_BUILDS_PER_USER = 2
+MAX_CONCURRENT_BUILDS = 3
+
+
+@dataclass(frozen=True)
+class BuildService:
+    """A Hub-managed build service: its internal URL (what user servers are told) and the
+    public one behind the Hub's proxy (what browsers open)."""
+
+    name: str
+    internal_url: str
+    hub_url: str
+
+    @property
+    def base(self) -> str:
+        """The Jupyter Server base URL of the service (its API is under ``/imagebuild/api``)."""
+        return f"{self.internal_url}/services/{self.name}"
+
+    @property
+    def public_base(self) -> str:
+        return f"{self.hub_url}/services/{self.name}"
+
+    def client(self, token: str) -> RemoteBuildClient:
+        return RemoteBuildClient(self.base, token)
+
+    def http(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base, headers={"Authorization": f"token {token}"},
+                            timeout=60)
+
+
+def _service_recipe(root: Path, name: str, url: str, args: list[str],
+                    build_admins: tuple[str, ...]) -> str:
+    """The recipe's call, as an operator writes it in jupyterhub_config.py."""
+    state = root / name
+    environment = {
+        # The embedded default of this machine (scripts/embedded-env.sh: host networking for
+        # RUN steps, bases through the local mirror, the host's CA bundle): the service's
+        # settings, never the user servers'.
+        **{key: value for key, value in os.environ.items() if key.startswith("IMAGEBUILD_NB_")},
+        "JUPYTER_CONFIG_DIR": str(state / "jupyter-config"),
+        "JUPYTER_DATA_DIR": str(state / "jupyter-data"),
+        "JUPYTER_RUNTIME_DIR": str(state / "jupyter-runtime"),
+    }
+    service_args = [
+        "--ServerApp.allow_root=True",  # the Hub runs it as this (root) user
+        f"--ImageBuildServiceApp.state_dir={state / 'state'}",
+        "--ImageBuildServiceApp.keepalive_interval=1",
+        *args,
+    ]
+    return (f"configure_hub(c, name={name!r}, url={url!r}, service_args={service_args!r},\n"
+            f"              environment={environment!r}, build_admins={list(build_admins)!r})\n")
 
 
 @pytest.fixture(scope="package")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    hub = Hub(tmp_path_factory.mktemp("jupyterhub"), users=USERS, admins=ADMINS).start()
+    root = tmp_path_factory.mktemp("jupyterhub")
+    urls = {name: f"http://127.0.0.1:{free_port()}" for name in ("imagebuild", "imagebuild-fair")}
+    recipe = "\n".join([
+        "from imagebuild_nb.service.hub import configure_hub",
+        _service_recipe(root, "imagebuild", urls["imagebuild"], [
+            f"--ImageBuildServiceApp.max_concurrent_builds={MAX_CONCURRENT_BUILDS}",
+            f"--ImageBuildServiceApp.max_builds_per_user={MAX_BUILDS_PER_USER}",
+        ], build_admins=(BUILD_ADMIN,)),
+        _service_recipe(root, "imagebuild-fair", urls["imagebuild-fair"], [
+            "--ImageBuildServiceApp.max_concurrent_builds=1",
+        ], build_admins=()),
+    ])
+    hub = Hub(root, users=USERS, admins=ADMINS, extra_config=recipe,
+              services=urls).start()
     try:
         yield hub
     finally:
         left = hub.stop()
         assert not left, f"processes of the Hub outlived it (killed now): {left}"
+
+
+@pytest.fixture(scope="package")
+def build_service(hub: Hub) -> BuildService:
+    return BuildService("imagebuild", hub.services["imagebuild"], hub.url)
+
+
+@pytest.fixture(scope="package")
+def fair_service(hub: Hub) -> BuildService:
+    return BuildService("imagebuild-fair", hub.services["imagebuild-fair"], hub.url)
 
 
 def _kernel(hub: Hub, user: str) -> Iterator[Kernel]:
@@ -39,3 +128,23 @@ def alice_kernel(hub: Hub) -> Iterator[Kernel]:
 @pytest.fixture(scope="package")
 def bob_kernel(hub: Hub) -> Iterator[Kernel]:
     yield from _kernel(hub, "bob")
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    """Holds builds in their RUN step; opened (every held build finishes) at the test's end."""
+    gate = Gate()
+    yield gate
+    gate.close()
+
+
+def unique_uri(label: str) -> str:
+    return f"{PLAIN_REGISTRY}/test/hub-{label}-{uuid.uuid4().hex[:8]}:latest"
+
+
+def gated_request(gate: Gate, key: str) -> BuildRequest:
+    """A busybox build whose RUN step waits at the gate under ``key`` (pushed when done)."""
+    dockerfile = f"FROM {MIRRORED_BUSYBOX}\nLABEL nonce={uuid.uuid4().hex}\nRUN {gate.run_line(key)}\n"
+    return BuildRequest(dockerfile=dockerfile,
+                        context=InMemoryContext({"Dockerfile": dockerfile}),
+                        tags=(unique_uri(key),), push=True)

@@ -36,6 +36,7 @@ class Hub:
     users: tuple[str, ...]
     admins: tuple[str, ...]
     extra_config: str = ""  # Python appended to the config file (``c`` is in scope)
+    services: dict[str, str] = field(default_factory=dict)  # name -> URL, as the config says
     port: int = field(default_factory=free_port)
     hub_port: int = field(default_factory=free_port)
     proxy_api_port: int = field(default_factory=free_port)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +18,8 @@ from datetime import datetime, timezone
 import httpx
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks
 
 
 class KernelError(AssertionError):
@@ -32,7 +35,8 @@ class Execution:
 
     def check(self) -> Execution:
         if self.error is not None:
-            traceback = "\n".join(str(line) for line in self.error.get("traceback", []))  # type: ignore[union-attr]
+            lines = self.error.get("traceback") or []
+            traceback = ANSI.sub("", "\n".join(str(line) for line in lines))  # type: ignore[union-attr]
             raise KernelError(f"{self.error['ename']}: {self.error['evalue']}\n{traceback}")
         return self
 
@@ -98,7 +102,11 @@ class Kernel:
                     idle = True
             return execution
         finally:
+            # Close and wait for the server's close frame: a socket still open when
+            # asyncio.run() ends its loop would be collected later (a ResourceWarning).
             connection.close()
+            while await asyncio.wait_for(connection.read_message(), 30) is not None:
+                pass
 
     def _request(self, msg_id: str, code: str) -> dict[str, object]:
         return {
