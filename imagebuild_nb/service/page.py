@@ -52,11 +52,15 @@ a { color: var(--jp-brand-color1); }
 
 _SCRIPT = """
 const view = document.getElementById("view");
-const source = new EventSource(%(events)s + "?after=" + %(after)d, {withCredentials: true});
+// Behind JupyterHub, a script's requests with the login cookie must carry the XSRF token.
+const xsrf = %(xsrf)s;
+const source = new EventSource(%(events)s + "?after=" + %(after)d
+                               + "&_xsrf=" + encodeURIComponent(xsrf), {withCredentials: true});
 let pending = false;
 async function refresh() {
   pending = false;
-  const response = await fetch(location.pathname + "?view=fragment", {credentials: "same-origin"});
+  const response = await fetch(location.pathname + "?view=fragment",
+                               {credentials: "same-origin", headers: {"X-XSRFToken": xsrf}});
   if (response.ok) { view.innerHTML = await response.text(); }
 }
 source.onmessage = (message) => {
@@ -109,7 +113,7 @@ def fragment(record: BuildInfo, events: Iterable[str]) -> str:
 
 
 def render_page(record: BuildInfo, events: Iterable[str], events_url: str,
-                log_url: str = "") -> str:
+                log_url: str = "", xsrf: str = "") -> str:
     seen = 0
 
     def counted() -> Iterator[str]:
@@ -124,6 +128,7 @@ def render_page(record: BuildInfo, events: Iterable[str], events_url: str,
         script = "<script>" + _SCRIPT % {
             "events": json.dumps(events_url),
             "after": seen,
+            "xsrf": json.dumps(xsrf),
         } + "</script>"
     full_log = (f'<p><a href="{html.escape(log_url, quote=True)}">full log</a></p>'
                 if log_url else "")
@@ -162,4 +167,5 @@ class BuildPageHandler(ExtensionHandlerMixin, JupyterHandler):  # type: ignore[m
             return
         base = self.base_url.rstrip("/")
         api = f"{base}/imagebuild/api/builds/{build_id}"
-        self.finish(render_page(record, events, f"{api}/events", f"{api}/log"))
+        self.finish(render_page(record, events, f"{api}/events", f"{api}/log",
+                                xsrf=self.xsrf_token.decode()))

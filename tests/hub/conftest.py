@@ -9,6 +9,7 @@ recipe (``imagebuild_nb.service.hub.configure_hub``), with per-user limits; a se
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pytest
 
 from imagebuild_nb.builders import BuildRequest, InMemoryContext
 from imagebuild_nb.builders.remote import RemoteBuildClient
+from imagebuild_nb.wire import TERMINAL_STATUSES
 from tests.support.http_gate import Gate
 from tests.support.jupyterhub import Hub
 from tests.support.kernel_ws import Kernel
@@ -142,9 +144,29 @@ def unique_uri(label: str) -> str:
     return f"{PLAIN_REGISTRY}/test/hub-{label}-{uuid.uuid4().hex[:8]}:latest"
 
 
-def gated_request(gate: Gate, key: str) -> BuildRequest:
-    """A busybox build whose RUN step waits at the gate under ``key`` (pushed when done)."""
-    dockerfile = f"FROM {MIRRORED_BUSYBOX}\nLABEL nonce={uuid.uuid4().hex}\nRUN {gate.run_line(key)}\n"
+def gated_request(gate: Gate, key: str, *, first: str = "") -> BuildRequest:
+    """A busybox build whose RUN step (after printing ``first``) waits at the gate under
+    ``key``; pushed when done."""
+    run = f"echo {first}; {gate.run_line(key)}" if first else gate.run_line(key)
+    dockerfile = f"FROM {MIRRORED_BUSYBOX}\nLABEL nonce={uuid.uuid4().hex}\nRUN {run}\n"
     return BuildRequest(dockerfile=dockerfile,
                         context=InMemoryContext({"Dockerfile": dockerfile}),
                         tags=(unique_uri(key),), push=True)
+
+
+def submit(service: BuildService, token: str, request: object) -> str:
+    """Submit as the token's user through the project's own client; the build's id."""
+    with service.client(token) as client:
+        return client.submit_request(request).id  # type: ignore[arg-type]
+
+
+def wait_ended(service: BuildService, token: str, build_id: str, *, timeout: float = 300) -> str:
+    """Poll the record (as a user allowed to read it) until the build ended; its status."""
+    deadline = time.monotonic() + timeout
+    with service.http(token) as http:
+        while True:
+            status = str(http.get(f"/imagebuild/api/builds/{build_id}").json()["status"])
+            if status in TERMINAL_STATUSES:
+                return status
+            assert time.monotonic() < deadline, f"build {build_id} still {status}"
+            time.sleep(0.3)

@@ -4,18 +4,18 @@ ownership between Hub users, per-user limits and fairness between users."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
 
-from imagebuild_nb.wire import TERMINAL_STATUSES
 from tests.hub.conftest import (
     BUILD_ADMIN,
     MAX_BUILDS_PER_USER,
     BuildService,
     gated_request,
+    submit,
     unique_uri,
+    wait_ended,
 )
 from tests.support.http_gate import Gate
 from tests.support.jupyterhub import Hub
@@ -54,24 +54,6 @@ def test_alice_builds_remotely_from_her_kernel_with_no_setting(
         record = http.get(f"/imagebuild/api/builds/{build['id']}").json()
     assert record["owner"] == "alice"
     assert record["uri"] == uri
-
-
-def submit(service: BuildService, token: str, request: object) -> str:
-    """Submit as the token's user through the project's own client; the build's id."""
-    with service.client(token) as client:
-        return client.submit_request(request).id  # type: ignore[arg-type]
-
-
-def wait_ended(service: BuildService, token: str, build_id: str, *, timeout: float = 300) -> str:
-    """Poll the record (as a user allowed to read it) until the build ended; its status."""
-    deadline = time.monotonic() + timeout
-    with service.http(token) as http:
-        while True:
-            status = str(http.get(f"/imagebuild/api/builds/{build_id}").json()["status"])
-            if status in TERMINAL_STATUSES:
-                return status
-            assert time.monotonic() < deadline, f"build {build_id} still {status}"
-            time.sleep(0.3)
 
 
 def reads_and_cancel(service: BuildService, token: str, build_id: str) -> dict[str, int]:
