@@ -108,7 +108,7 @@ class BuildInfo:
 
     id: str
     uri: str
-    status: BuildStatus
+    status: BuildStatus = BuildStatus.QUEUED
     context: str = ""
     dockerfile: str = "Dockerfile"
     push: bool = True
@@ -135,6 +135,10 @@ class BuildInfo:
     links: dict[str, str] = field(default_factory=dict)
     deduplicated: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, BuildStatus):  # a store's or a caller's plain string
+            object.__setattr__(self, "status", BuildStatus(self.status))
 
     @property
     def terminal(self) -> bool:

@@ -24,62 +24,38 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-QUEUED, RUNNING = "queued", "running"
-SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "succeeded", "failed", "cancelled", "interrupted"
-TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, INTERRUPTED})
-ALL_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED)
+from imagebuild_nb.wire import ALL_STATUSES, TERMINAL_STATUSES, BuildInfo
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = ALL_STATUSES
 
 
 @dataclass(frozen=True)
-class BuildRecord:
-    """One build as the service knows it; ``events`` is the seq of its last event."""
+class BuildRecord(BuildInfo):
+    """A build as the embedded service stores it: the wire record (``BuildInfo``: every field a
+    client sees) and what stays inside the service."""
 
-    id: str
-    uri: str
-    context: str
-    status: str = QUEUED
-    dockerfile: str = "Dockerfile"
-    push: bool = True
-    force: bool = False
-    spec: dict[str, Any] | None = None
+    # Identical unfinished submissions share this key (and so one build).
     dedup_key: str = ""
-    created: float = field(default_factory=time.time)
-    started: float | None = None
-    finished: float | None = None
-    digest: str | None = None
-    image_id: str | None = None
-    error: str | None = None
-    # A failed build's failing step, its exit code and last log lines (BuildFailed's fields).
-    step: str | None = None
-    exit_code: int | None = None
-    log_tail: tuple[str, ...] = ()
-    events: int = 0
-    submissions: int = 1
     # Build secrets by name (BuildKit id -> name in the service's configuration); never values.
     secrets: dict[str, str] | None = None
-    # The JupyterHub user who submitted it (None: the shared token) and who joined it since.
-    owner: str | None = None
-    joined_by: tuple[str, ...] = ()
 
     @classmethod
     def new(cls, **values: Any) -> BuildRecord:
-        return cls(id=uuid.uuid4().hex[:16], **values)
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return cls(id=uuid.uuid4().hex[:16], created=time.time(), **values)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = super().to_dict()
         data.pop("dedup_key")
         return data
 
 
-_COLUMNS = [f.name for f in dataclasses.fields(BuildRecord)]
+# The wire's farm and reply fields are not stored here.
+_NOT_STORED = {"attempt", "engine", "links", "deduplicated", "extra"}
+_COLUMNS = [f.name for f in dataclasses.fields(BuildRecord) if f.name not in _NOT_STORED]
 _JSON_COLUMNS = {"spec", "log_tail", "secrets", "joined_by"}
 _SCHEMA = f"CREATE TABLE IF NOT EXISTS builds ({', '.join(_COLUMNS)}, PRIMARY KEY (id))"
 
@@ -110,7 +86,9 @@ class BuildStore:
         self.build_dir(record.id).mkdir(parents=True, exist_ok=True)
         values = [self._encode(name, getattr(record, name)) for name in _COLUMNS]
         placeholders = ", ".join("?" for _ in _COLUMNS)
-        self._db.execute(f"INSERT INTO builds VALUES ({placeholders})", values)
+        # Columns by name: a state directory from an older version has them in another order.
+        self._db.execute(
+            f"INSERT INTO builds ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values)
         return record
 
     def update(self, build_id: str, **changes: Any) -> BuildRecord:

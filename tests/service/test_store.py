@@ -1,12 +1,14 @@
-"""BuildStore: which uploaded contexts a prune deletes (age since last use, never those in use)."""
+"""BuildStore: which uploaded contexts a prune deletes (age since last use, never those in use),
+and a state directory written by an older version."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 
-from imagebuild_nb.service.store import BuildStore
+from imagebuild_nb.service.store import BuildRecord, BuildStore
 
 OLD, IN_USE, FRESH = ("sha256:" + c * 64 for c in "abc")
 
@@ -70,4 +72,32 @@ def test_the_event_reader_goes_on_from_where_it_stopped_and_leaves_a_partial_lin
     assert reader.read(5, 10) == [(6, '{"seq":6}')]
     assert reader.read(1, 2) == [(2, '{"seq":2}'), (3, '{"seq":3}')]  # back: reads again
     reader.close()
+    store.close()
+
+
+def test_a_state_directory_of_an_older_version_keeps_its_builds_and_takes_new_ones(
+        tmp_path: Path):
+    # The builds table as the first set wrote it: no owner, joined_by or secrets, and its
+    # columns in another order than today's record fields.
+    (tmp_path / "builds").mkdir()
+    (tmp_path / "contexts").mkdir()
+    old = sqlite3.connect(tmp_path / "builds.sqlite3")
+    old.execute("CREATE TABLE builds (id, uri, context, status, dockerfile, push, force, spec, "
+                "dedup_key, created, started, finished, digest, image_id, error, step, "
+                "exit_code, log_tail, events, submissions, PRIMARY KEY (id))")
+    old.execute("INSERT INTO builds VALUES ('old1', 'r/x:1', 'sha256:0', 'succeeded', "
+                "'Dockerfile', 1, 0, NULL, 'k', 1.0, 2.0, 3.0, 'sha256:d', NULL, NULL, NULL, "
+                "NULL, '[]', 7, 1)")
+    old.commit()
+    old.close()
+    store = BuildStore(tmp_path)
+    before = store.get("old1")
+    assert before is not None
+    assert (before.status, before.events, before.owner, before.joined_by) == (
+        "succeeded", 7, None, ())
+    new = store.insert(BuildRecord.new(uri="r/x:2", context="sha256:1", owner="alice"))
+    again = store.get(new.id)
+    assert again is not None and (again.uri, again.owner, again.status) == (
+        "r/x:2", "alice", "queued")
+    assert [r.id for r in store.list(visible_to="alice")] == [new.id]
     store.close()
