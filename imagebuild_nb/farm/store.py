@@ -87,13 +87,6 @@ CREATE INDEX IF NOT EXISTS imagebuild_builds_queue
     ON imagebuild_builds (created) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS imagebuild_builds_family
     ON imagebuild_builds (family, finished) WHERE status = 'succeeded';
-ALTER TABLE imagebuild_builds ADD COLUMN IF NOT EXISTS owner text;
-ALTER TABLE imagebuild_builds ADD COLUMN IF NOT EXISTS joined_by jsonb NOT NULL DEFAULT '[]';
--- The submitting replica's max_running_per_user, kept with the build for the agents' claims.
-ALTER TABLE imagebuild_builds ADD COLUMN IF NOT EXISTS running_cap integer NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS imagebuild_builds_owner
-    ON imagebuild_builds (owner, status) WHERE status IN {_UNFINISHED};
-CREATE INDEX IF NOT EXISTS imagebuild_builds_owner_started ON imagebuild_builds (owner, started);
 CREATE TABLE IF NOT EXISTS imagebuild_events (
     build_id text NOT NULL REFERENCES imagebuild_builds (id) ON DELETE CASCADE,
     seq bigint NOT NULL,
@@ -113,6 +106,21 @@ CREATE TABLE IF NOT EXISTS imagebuild_engines (
     heartbeat double precision NOT NULL,
     draining boolean NOT NULL DEFAULT false
 );
+"""
+
+# Columns added after the first farm schema: added to an older database by the first replica or
+# agent that starts (only when missing: ALTER TABLE locks the table against running builds).
+_ADDED_COLUMNS = {
+    # The Hub user who submitted the build, and who joined it since.
+    "owner": "text",
+    "joined_by": "jsonb NOT NULL DEFAULT '[]'",
+    # The submitting replica's max_running_per_user, kept with the build for the agents' claims.
+    "running_cap": "integer NOT NULL DEFAULT 0",
+}
+_ADDED_INDEXES = f"""
+CREATE INDEX IF NOT EXISTS imagebuild_builds_owner
+    ON imagebuild_builds (owner, status) WHERE status IN {_UNFINISHED};
+CREATE INDEX IF NOT EXISTS imagebuild_builds_owner_started ON imagebuild_builds (owner, started);
 """
 
 _INFO_COLUMNS = (
@@ -209,6 +217,14 @@ class FarmStore:
         with self._pool.connection() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(7150001)")
             conn.execute(_SCHEMA)
+            present = {row[0] for row in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'imagebuild_builds' AND table_schema = current_schema()")}
+            missing = {name: kind for name, kind in _ADDED_COLUMNS.items() if name not in present}
+            for name, kind in missing.items():
+                conn.execute(f"ALTER TABLE imagebuild_builds ADD COLUMN {name} {kind}")
+            if missing:
+                conn.execute(_ADDED_INDEXES)
 
     # -- builds ------------------------------------------------------------------------------
     def submit(
