@@ -25,7 +25,7 @@ from tests.support.services import MIRRORED_BUSYBOX, Registry
 pytestmark = [pytest.mark.engine, pytest.mark.registry, pytest.mark.kernel, pytest.mark.slow]
 
 
-def kernel_build_code(uri: str, run: str, *, wait: bool = True) -> str:
+def kernel_build_code(uri: str, run: str) -> str:
     """What a user types in a notebook: an image on busybox, built by the remote builder with
     no setting at all (the kernel's environment has no IMAGEBUILD_NB_* variable)."""
     registry, name = uri.split("/", 1)
@@ -35,7 +35,7 @@ def kernel_build_code(uri: str, run: str, *, wait: bool = True) -> str:
         "from imagebuild_nb import Image, ImageBuildEngine\n"
         f"img = Image.from_base({MIRRORED_BUSYBOX!r}, name={name!r}, registry={registry!r},\n"
         f"                      tag={tag!r}).with_commands([{run!r}])\n"
-        f"build = ImageBuildEngine.build(img, builder='remote', wait={wait!r})\n"
+        "build = ImageBuildEngine.build(img, builder='remote')\n"
         "print(json.dumps({'status': build.status, 'uri': build.uri, 'digest': build.digest,\n"
         "                  'id': build.remote_run.id, 'page': build.remote_run.url}))\n"
     )
@@ -105,7 +105,8 @@ def test_bob_can_neither_see_nor_cancel_alices_build_but_admins_can(
 
 
 def test_alices_third_concurrent_build_is_refused_naming_the_limit_while_bob_builds(
-    hub: Hub, build_service: BuildService, gate: Gate, alice_kernel: Kernel, bob_kernel: Kernel
+    hub: Hub, build_service: BuildService, gate: Gate, alice_kernel: Kernel, bob_kernel: Kernel,
+    plain_registry: Registry
 ) -> None:
     alice = hub.token("alice")
     held = [submit(build_service, alice, gated_request(gate, f"limit-{n}"))
@@ -120,12 +121,14 @@ def test_alices_third_concurrent_build_is_refused_naming_the_limit_while_bob_bui
         response = http.post("/imagebuild/api/builds", json={
             "uri": third.primary_tag, "context": context, "dockerfile": "Dockerfile"})
     assert response.status_code == 429, response.text
-    assert "max_builds_per_user=2" in response.json()["message"]
+    assert f"max_builds_per_user={MAX_BUILDS_PER_USER}" in response.json()["message"]
 
     # In alice's notebook: the error she sees names it too, and nothing was built.
-    refused = alice_kernel.run(kernel_build_code(unique_uri("alice-third"), "echo third"))
+    uri = unique_uri("alice-third")
+    refused = alice_kernel.run(kernel_build_code(uri, "echo third"))
     assert refused.error is not None, refused
     assert "max_builds_per_user" in str(refused.error["evalue"]), refused.error
+    assert plain_registry.manifest_digest(*uri.split("/", 1)[1].rsplit(":", 1)) is None
 
     # bob is not limited by alice's builds: his build runs and succeeds meanwhile.
     bob_build = json.loads(bob_kernel.run(
@@ -148,6 +151,9 @@ def test_bobs_one_build_starts_before_alices_third_of_ten(
     alice, bob = hub.token("alice"), hub.token("bob")
     alices = [submit(fair_service, alice, gated_request(gate, f"alice-{n}")) for n in range(10)]
     gate.wait_arrived("alice-0")  # alice's first holds the only slot; nine wait behind it
+    with fair_service.http(alice) as http:
+        queued = http.get("/imagebuild/api/builds", params={"status": "queued"}).json()
+    assert len(queued["builds"]) == 9
     bobs = submit(fair_service, bob, gated_request(gate, "bob-0"))
 
     # Let each build through as it starts, until bob's has started.

@@ -35,8 +35,8 @@ class Execution:
 
     def check(self) -> Execution:
         if self.error is not None:
-            lines = self.error.get("traceback") or []
-            traceback = ANSI.sub("", "\n".join(str(line) for line in lines))  # type: ignore[union-attr]
+            lines: list[object] = self.error.get("traceback") or []  # type: ignore[assignment]
+            traceback = ANSI.sub("", "\n".join(str(line) for line in lines))
             raise KernelError(f"{self.error['ename']}: {self.error['evalue']}\n{traceback}")
         return self
 
