@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -213,18 +214,19 @@ class FarmStore:
         self._pool.close()
 
     def migrate(self) -> None:
-        """Create the tables (idempotent; an advisory lock keeps replicas from racing)."""
+        """Create the tables, columns and indexes that are missing (an advisory lock keeps
+        replicas from racing). A current schema is left alone: DDL, even ``IF NOT EXISTS``,
+        locks the table, and a replica or agent starting beside running builds must not."""
         with self._pool.connection() as conn:
+            if _schema_is_current(conn):
+                return
             conn.execute("SELECT pg_advisory_xact_lock(7150001)")
             conn.execute(_SCHEMA)
-            present = {row[0] for row in conn.execute(
-                "SELECT column_name FROM information_schema.columns"
-                " WHERE table_name = 'imagebuild_builds' AND table_schema = current_schema()")}
-            missing = {name: kind for name, kind in _ADDED_COLUMNS.items() if name not in present}
-            for name, kind in missing.items():
-                conn.execute(f"ALTER TABLE imagebuild_builds ADD COLUMN {name} {kind}")
-            if missing:
-                conn.execute(_ADDED_INDEXES)
+            missing = [name for name in _ADDED_COLUMNS if name not in _columns(conn)]
+            for name in missing:
+                conn.execute(f"ALTER TABLE imagebuild_builds ADD COLUMN {name} "
+                             f"{_ADDED_COLUMNS[name]}")
+            conn.execute(_ADDED_INDEXES)
 
     # -- builds ------------------------------------------------------------------------------
     def submit(
@@ -464,6 +466,25 @@ class FarmStore:
 
     def now(self) -> float:
         return self._clock()
+
+
+_INDEXES = frozenset(re.findall(r"INDEX IF NOT EXISTS (\w+)", _SCHEMA + _ADDED_INDEXES))
+_TABLES = frozenset(re.findall(r"TABLE IF NOT EXISTS (\w+)", _SCHEMA))
+
+
+def _columns(conn: psycopg.Connection[Any]) -> set[str]:
+    return {row[0] for row in conn.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_name = 'imagebuild_builds' AND table_schema = current_schema()")}
+
+
+def _schema_is_current(conn: psycopg.Connection[Any]) -> bool:
+    tables = {row[0] for row in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+    indexes = {row[0] for row in conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+    return (_TABLES <= tables and _INDEXES <= indexes
+            and set(_ADDED_COLUMNS) <= _columns(conn))
 
 
 def _info(conn: psycopg.Connection[Any], row: Sequence[Any]) -> BuildInfo:

@@ -80,3 +80,32 @@ def test_agents_leave_a_users_builds_waiting_past_max_running_per_user(store: Fa
     # Slots are free, yet alice's second build waits for her first.
     assert [c.uri if c else None for c in claimed] == [
         "localhost:5001/own/a0:1", "localhost:5001/own/b0:1", None]
+
+
+def test_a_replica_starting_beside_running_builds_migrates_without_locking_them(
+        store: FarmStore, database_url: str):
+    import psycopg
+
+    record, _ = _submit(store, _context(store), "busy", "alice")
+    # An agent's transaction holds a build's row while another replica or agent starts: its
+    # migration must not wait for the table (a lock timeout makes waiting an error here).
+    with psycopg.connect(database_url) as writer:
+        writer.execute("UPDATE imagebuild_builds SET events = events WHERE id = %s", (record.id,))
+        starting = FarmStore(database_url, context_grace=0.0)
+        try:
+            with starting.connection() as conn:
+                conn.execute("SET lock_timeout = '2s'")  # kept by the pooled connection
+            starting.migrate()
+        finally:
+            starting.close()
+
+
+def test_an_older_farm_database_gets_the_owner_columns(store: FarmStore, database_url: str):
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE imagebuild_builds DROP COLUMN owner, DROP COLUMN joined_by,"
+                     " DROP COLUMN running_cap")
+    store.migrate()
+    record, _ = _submit(store, _context(store), "after", "alice")
+    assert (record.owner, record.joined_by) == ("alice", ())
