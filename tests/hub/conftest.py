@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import httpx
 import pytest
 
@@ -140,8 +141,23 @@ def gate() -> Iterator[Gate]:
     gate.close()
 
 
+RUN = uuid.uuid4().hex[:6]  # in every image name of this run: removed from the engine after it
+
+
 def unique_uri(label: str) -> str:
-    return f"{PLAIN_REGISTRY}/test/hub-{label}-{uuid.uuid4().hex[:8]}:latest"
+    return f"{PLAIN_REGISTRY}/test/hub-{RUN}-{label}-{uuid.uuid4().hex[:8]}:latest"
+
+
+@pytest.fixture(scope="package", autouse=True)
+def remove_built_images(docker_client: docker.DockerClient) -> Iterator[None]:
+    """The service builds in the shared engine: its images of this run go when the package ends
+    (they stay in the registry, under unique names)."""
+    yield
+    prefix = f"{PLAIN_REGISTRY}/test/hub-{RUN}-"
+    for image in docker_client.images.list():
+        for tag in image.tags:
+            if tag.startswith(prefix):
+                docker_client.images.remove(tag, force=True)
 
 
 def gated_request(gate: Gate, key: str, *, first: str = "") -> BuildRequest:
