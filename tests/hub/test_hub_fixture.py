@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
+from tests.support.jupyterhub import Hub
 from tests.support.kernel_ws import Kernel
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -30,3 +32,14 @@ def test_alice_kernel_runs_in_the_environment_the_hub_gives_it(alice_kernel: Ker
 def test_kernel_errors_come_back_with_their_name(alice_kernel: Kernel) -> None:
     execution = alice_kernel.run("1 / 0")
     assert execution.error is not None and execution.error["ename"] == "ZeroDivisionError"
+
+
+def test_every_process_the_hub_started_is_found_for_the_leftover_check(
+    hub: Hub, alice_kernel: Kernel
+) -> None:
+    """The package's end asserts none of these outlives the Hub: here they are all found."""
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                for pid in hub.pids()]
+    for part in ("-m jupyterhub", "configurable-http-proxy", "jupyterhub-singleuser",
+                 "ipykernel_launcher", "-m imagebuild_nb.service"):
+        assert any(part in command for command in commands), (part, commands)
