@@ -104,6 +104,28 @@ def test_bob_can_neither_see_nor_cancel_alices_build_but_admins_can(
         assert wait_ended(build_service, alice, build_id) == "cancelled"
 
 
+def test_bob_joining_alices_identical_build_shares_its_log_not_its_cancel(
+    hub: Hub, build_service: BuildService, gate: Gate
+) -> None:
+    alice, bob = hub.token("alice"), hub.token("bob")
+    request = gated_request(gate, "joined")
+    build_id = submit(build_service, alice, request)
+    gate.wait_arrived("joined")
+    with build_service.client(bob) as client:
+        joined = client.submit_request(request)
+    assert (joined.id, joined.deduplicated) == (build_id, True)
+
+    answers = reads_and_cancel(build_service, bob, build_id)
+    assert answers == {"record": 200, "log": 200, "page": 200, "events": 200, "cancel": 403}
+    assert build_id in listed(build_service, bob)
+    with build_service.http(bob) as http:
+        record = http.get(f"/imagebuild/api/builds/{build_id}").json()
+    assert (record["owner"], record["joined_by"], record["status"]) == ("alice", ["bob"], "running")
+
+    gate.open()
+    assert wait_ended(build_service, bob, build_id) == "succeeded"
+
+
 def test_alices_third_concurrent_build_is_refused_naming_the_limit_while_bob_builds(
     hub: Hub, build_service: BuildService, gate: Gate, alice_kernel: Kernel, bob_kernel: Kernel,
     plain_registry: Registry
