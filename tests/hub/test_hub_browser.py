@@ -88,6 +88,7 @@ def test_alice_watches_her_build_live_after_the_hubs_login(
     alices.on("framenavigated", lambda frame: navigations.append(frame.url))
     view = alices.locator("#view")
     expect(view).to_contain_text(f"before-{key}")
+    expect(view.locator("tr", has_text="Owner")).to_contain_text("alice")
     expect(alices.locator("#status")).to_have_attribute("data-status", "running")
     # Her login cookie alone does not make a cross-site POST: cancelling needs the XSRF token.
     api = f"{build_service.public_base}/imagebuild/api/builds/{build_id}"

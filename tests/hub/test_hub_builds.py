@@ -25,17 +25,20 @@ from tests.support.services import MIRRORED_BUSYBOX, Registry
 pytestmark = [pytest.mark.engine, pytest.mark.registry, pytest.mark.kernel, pytest.mark.slow]
 
 
-def kernel_build_code(uri: str, run: str) -> str:
+def kernel_build_code(uri: str, run: str, *, magic: bool = False) -> str:
     """What a user types in a notebook: an image on busybox, built by the remote builder with
-    no setting at all (the kernel's environment has no IMAGEBUILD_NB_* variable)."""
+    no setting at all (the kernel's environment has no IMAGEBUILD_NB_* variable), from the
+    Python API or with the magic."""
     registry, name = uri.split("/", 1)
     name, tag = name.rsplit(":", 1)
+    build = ("build = %imagebuild build img --builder remote" if magic
+             else "build = ImageBuildEngine.build(img, builder='remote')")
     return (
         "import json\n"
         "from imagebuild_nb import Image, ImageBuildEngine\n"
         f"img = Image.from_base({MIRRORED_BUSYBOX!r}, name={name!r}, registry={registry!r},\n"
         f"                      tag={tag!r}).with_commands([{run!r}])\n"
-        "build = ImageBuildEngine.build(img, builder='remote')\n"
+        f"{build}\n"
         "print(json.dumps({'status': build.status, 'uri': build.uri, 'digest': build.digest,\n"
         "                  'id': build.remote_run.id, 'page': build.remote_run.url}))\n"
     )
@@ -56,6 +59,17 @@ def test_alice_builds_remotely_from_her_kernel_with_no_setting(
     assert record["uri"] == uri
 
 
+def test_bob_builds_with_the_magic_and_no_setting(
+    bob_kernel: Kernel, build_service: BuildService, hub: Hub
+) -> None:
+    code = kernel_build_code(unique_uri("bob-magic"), f"echo magic-{uuid.uuid4().hex}",
+                             magic=True)
+    build = json.loads(bob_kernel.run(code).check().stdout)
+    assert build["status"] == "built"
+    with build_service.http(hub.token("bob")) as http:
+        assert http.get(f"/imagebuild/api/builds/{build['id']}").json()["owner"] == "bob"
+
+
 def reads_and_cancel(service: BuildService, token: str, build_id: str) -> dict[str, int]:
     """The status of every way to reach one build, as the token's user."""
     api = f"/imagebuild/api/builds/{build_id}"
@@ -72,11 +86,12 @@ def reads_and_cancel(service: BuildService, token: str, build_id: str) -> dict[s
     return answers
 
 
-def listed(service: BuildService, token: str) -> set[str]:
+def listed(service: BuildService, token: str) -> dict[str, str]:
+    """The builds the token's user lists: id -> owner."""
     with service.http(token) as http:
         response = http.get("/imagebuild/api/builds")
     response.raise_for_status()
-    return {build["id"] for build in response.json()["builds"]}
+    return {build["id"]: build["owner"] for build in response.json()["builds"]}
 
 
 def test_bob_can_neither_see_nor_cancel_alices_build_but_admins_can(
@@ -90,7 +105,7 @@ def test_bob_can_neither_see_nor_cancel_alices_build_but_admins_can(
         answers = reads_and_cancel(build_service, bob, build_id)
         assert set(answers.values()) <= {403, 404}, answers
         assert build_id not in listed(build_service, bob)
-        assert build_id in listed(build_service, alice)
+        assert listed(build_service, alice)[build_id] == "alice"
         with build_service.http(alice) as http:
             assert http.get(f"/imagebuild/api/builds/{build_id}").json()["status"] == "running"
 
