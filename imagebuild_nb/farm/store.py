@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import queue
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +41,8 @@ from imagebuild_nb.events import (
     BuildFinished,
     is_terminal,
 )
+from imagebuild_nb.farm import schema
+from imagebuild_nb.farm.schema import UNFINISHED as _UNFINISHED
 from imagebuild_nb.service.archive import ArchiveTooLargeError
 from imagebuild_nb.service.submission import UserLimitError, user_limit_message
 from imagebuild_nb.wire import BuildInfo, BuildStatus
@@ -52,77 +53,6 @@ QUEUE_CHANNEL = "imagebuild_queue"
 DEFAULT_MAX_CONTEXT_BYTES = 256 * 1024**2
 DEFAULT_CONTEXT_GRACE = 600.0
 INTERRUPTED_MESSAGE = "interrupted: every attempt lost its engine or agent"
-
-_UNFINISHED = "('queued', 'running')"
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS imagebuild_builds (
-    id text PRIMARY KEY,
-    uri text NOT NULL,
-    context text NOT NULL,
-    dockerfile text NOT NULL DEFAULT 'Dockerfile',
-    push boolean NOT NULL DEFAULT true,
-    force boolean NOT NULL DEFAULT false,
-    spec jsonb,
-    dedup_key text NOT NULL,
-    family text NOT NULL DEFAULT '',
-    status text NOT NULL DEFAULT 'queued',
-    created double precision NOT NULL,
-    queued_at double precision NOT NULL,
-    started double precision,
-    finished double precision,
-    digest text, image_id text, error text, step text, exit_code integer,
-    log_tail jsonb NOT NULL DEFAULT '[]',
-    events bigint NOT NULL DEFAULT 0,
-    submissions integer NOT NULL DEFAULT 1,
-    attempt integer NOT NULL DEFAULT 0,
-    max_attempts integer NOT NULL DEFAULT 3,
-    engine text,
-    preferred_engine text,
-    avoid_engine text,
-    lease_until double precision,
-    cancel_requested boolean NOT NULL DEFAULT false
-);
-CREATE UNIQUE INDEX IF NOT EXISTS imagebuild_builds_inflight
-    ON imagebuild_builds (dedup_key) WHERE status IN {_UNFINISHED};
-CREATE INDEX IF NOT EXISTS imagebuild_builds_queue
-    ON imagebuild_builds (created) WHERE status = 'queued';
-CREATE INDEX IF NOT EXISTS imagebuild_builds_family
-    ON imagebuild_builds (family, finished) WHERE status = 'succeeded';
-CREATE TABLE IF NOT EXISTS imagebuild_events (
-    build_id text NOT NULL REFERENCES imagebuild_builds (id) ON DELETE CASCADE,
-    seq bigint NOT NULL,
-    attempt integer NOT NULL,
-    data text NOT NULL,
-    PRIMARY KEY (build_id, seq)
-);
-CREATE TABLE IF NOT EXISTS imagebuild_contexts (
-    digest text PRIMARY KEY,
-    data bytea NOT NULL,
-    size bigint NOT NULL,
-    last_used double precision NOT NULL
-);
-CREATE TABLE IF NOT EXISTS imagebuild_engines (
-    name text PRIMARY KEY,
-    slots integer NOT NULL,
-    heartbeat double precision NOT NULL,
-    draining boolean NOT NULL DEFAULT false
-);
-"""
-
-# Columns added after the first farm schema: added to an older database by the first replica or
-# agent that starts (only when missing: ALTER TABLE locks the table against running builds).
-_ADDED_COLUMNS = {
-    # The Hub user who submitted the build, and who joined it since.
-    "owner": "text",
-    "joined_by": "jsonb NOT NULL DEFAULT '[]'",
-    # The submitting replica's max_running_per_user, kept with the build for the agents' claims.
-    "running_cap": "integer NOT NULL DEFAULT 0",
-}
-_ADDED_INDEXES = f"""
-CREATE INDEX IF NOT EXISTS imagebuild_builds_owner
-    ON imagebuild_builds (owner, status) WHERE status IN {_UNFINISHED};
-CREATE INDEX IF NOT EXISTS imagebuild_builds_owner_started ON imagebuild_builds (owner, started);
-"""
 
 _INFO_COLUMNS = (
     "id, uri, context, dockerfile, push, force, spec, status, created, started, finished, digest,"
@@ -214,19 +144,10 @@ class FarmStore:
         self._pool.close()
 
     def migrate(self) -> None:
-        """Create the tables, columns and indexes that are missing (an advisory lock keeps
-        replicas from racing). A current schema is left alone: DDL, even ``IF NOT EXISTS``,
-        locks the table, and a replica or agent starting beside running builds must not."""
+        """Create what the schema lacks (see ``schema.migrate``): every replica and agent runs it
+        at start."""
         with self._pool.connection() as conn:
-            if _schema_is_current(conn):
-                return
-            conn.execute("SELECT pg_advisory_xact_lock(7150001)")
-            conn.execute(_SCHEMA)
-            missing = [name for name in _ADDED_COLUMNS if name not in _columns(conn)]
-            for name in missing:
-                conn.execute(f"ALTER TABLE imagebuild_builds ADD COLUMN {name} "
-                             f"{_ADDED_COLUMNS[name]}")
-            conn.execute(_ADDED_INDEXES)
+            schema.migrate(conn)
 
     # -- builds ------------------------------------------------------------------------------
     def submit(
@@ -466,25 +387,6 @@ class FarmStore:
 
     def now(self) -> float:
         return self._clock()
-
-
-_INDEXES = frozenset(re.findall(r"INDEX IF NOT EXISTS (\w+)", _SCHEMA + _ADDED_INDEXES))
-_TABLES = frozenset(re.findall(r"TABLE IF NOT EXISTS (\w+)", _SCHEMA))
-
-
-def _columns(conn: psycopg.Connection[Any]) -> set[str]:
-    return {row[0] for row in conn.execute(
-        "SELECT column_name FROM information_schema.columns"
-        " WHERE table_name = 'imagebuild_builds' AND table_schema = current_schema()")}
-
-
-def _schema_is_current(conn: psycopg.Connection[Any]) -> bool:
-    tables = {row[0] for row in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
-    indexes = {row[0] for row in conn.execute(
-        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
-    return (_TABLES <= tables and _INDEXES <= indexes
-            and set(_ADDED_COLUMNS) <= _columns(conn))
 
 
 def _info(conn: psycopg.Connection[Any], row: Sequence[Any]) -> BuildInfo:
