@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from imagebuild_nb.builders.hub_discovery import ServiceEndpoint, find_service, in_hub
-from imagebuild_nb.builders.remote import RemoteBuildClient, _join
+from imagebuild_nb.builders.remote_client import RemoteBuildClient, _join
 from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.errors import BuilderUnavailableError, ServiceError, SpecError
 from imagebuild_nb.settings import Settings
