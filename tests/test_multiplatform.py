@@ -26,7 +26,8 @@ from imagebuild_nb.errors import BuilderUnavailableError, RegistryError
 from imagebuild_nb.events import BuildFailed, StepStarted
 from imagebuild_nb.progress import text
 from imagebuild_nb.progress.follow import follow
-from imagebuild_nb.progress.model import Progress, View
+from imagebuild_nb.progress.model import Progress
+from imagebuild_nb.progress.view import View
 from imagebuild_nb.registry.client import RegistryClient
 from imagebuild_nb.registry.index import describe, push_index
 from imagebuild_nb.settings import Settings

@@ -34,7 +34,8 @@ from imagebuild_nb.events import (
     StepStarted,
 )
 from imagebuild_nb.progress import text
-from imagebuild_nb.progress.model import Progress, View
+from imagebuild_nb.progress.model import Progress
+from imagebuild_nb.progress.view import View
 
 _UP_AND_CLEAR = "\x1b[{n}F\x1b[J"
 _REDRAW_EVERY = 0.1

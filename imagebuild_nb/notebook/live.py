@@ -17,8 +17,9 @@ from IPython.display import display
 from imagebuild_nb.events import BuildEvent
 from imagebuild_nb.progress import html, text
 from imagebuild_nb.progress.facts import local_size
-from imagebuild_nb.progress.model import Progress, View
+from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.progress.plan import shown
+from imagebuild_nb.progress.view import View
 
 
 class _Rendered:
@@ -123,7 +124,7 @@ class LogText(str):
 def cell_line(body: str, view: View) -> int | None:
     """The line of a ``%%imagebuild`` cell holding the failing step (line 1 is the magic's).
 
-    >>> from imagebuild_nb.progress.model import Failure, StepView
+    >>> from imagebuild_nb.progress.view import Failure, StepView
     >>> failed = StepView("2/2", "RUN make all", "failed", 1.0, 0, (), True, 2)
     >>> view = View("failed", "", 1.0, 1, 2, (failed,), failure=Failure("boom", "2/2"))
     >>> cell_line("FROM base\\n# build it\\nRUN make \\\\\\n    all\\n", view)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from imagebuild_nb.notebook.viewstate import ViewState
 from imagebuild_nb.progress import html as views
 from imagebuild_nb.progress import states, text
-from imagebuild_nb.progress.model import View
+from imagebuild_nb.progress.view import View
 
 _MONO = "font-family: var(--jp-code-font-family, monospace); font-size: 12px;"
 

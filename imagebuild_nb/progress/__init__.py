@@ -8,7 +8,8 @@ widget, the service page); ``follow`` is the one foreground loop (Ctrl-C cancels
 
 from __future__ import annotations
 
-from imagebuild_nb.progress.model import Failure, Progress, StepView, View
+from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.progress.plan import StepPlan
+from imagebuild_nb.progress.view import Failure, StepView, View
 
 __all__ = ["Failure", "Progress", "StepPlan", "StepView", "View"]

@@ -13,7 +13,8 @@ from typing import Protocol
 
 from imagebuild_nb.build import ImageBuild
 from imagebuild_nb.events import BuildEvent
-from imagebuild_nb.progress.model import Progress, View
+from imagebuild_nb.progress.model import Progress
+from imagebuild_nb.progress.view import View
 
 CANCEL_WAIT = 60.0
 

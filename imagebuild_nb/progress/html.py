@@ -5,7 +5,7 @@ card). Inline styles only, built from JupyterLab's theme variables (:mod:`.state
 markup reads in the light and dark themes, in the widget (no sanitizer) and in trusted outputs.
 Rows carry ``data-label``, ``data-state`` and ``data-duration`` so tests read what users read.
 
->>> from imagebuild_nb.progress.model import StepView, View
+>>> from imagebuild_nb.progress.view import StepView, View
 >>> view = View("built", "Built in 1.0 s", 1.0, 1, 1,
 ...             (StepView("1/1", "RUN make", "done", 0.5, 0, (), False, 1),))
 >>> 'data-label="1/1" data-state="done" data-duration="0.5s"' in steps_html(view)
@@ -19,8 +19,9 @@ import shlex
 from typing import TYPE_CHECKING
 
 from imagebuild_nb.progress import states
-from imagebuild_nb.progress.model import Progress, StepView, View
+from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.progress.text import right_column, sections
+from imagebuild_nb.progress.view import StepView, View
 
 if TYPE_CHECKING:
     from imagebuild_nb.build import ImageBuild

@@ -7,7 +7,9 @@ every face of the project shows the same steps, numbers, states and durations.
 
 Steps are numbered as the user wrote them: the engine's own instructions (virtual environment,
 build CAs, the spec label) and the builder's own work (loading the context, exporting) fold into
-one "prepare" row; pushing is a "push" row after the steps.
+one "prepare" row; pushing is a "push" row after the steps. The rows being folded are in
+:mod:`~imagebuild_nb.progress.rows`; the picture's values are in
+:mod:`~imagebuild_nb.progress.view`.
 
 >>> from imagebuild_nb.events import BuildStarted, StepStarted, LogLine, CacheHit, BuildFinished
 >>> p = Progress()
@@ -29,8 +31,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 
 from imagebuild_nb.events import (
     BuildCancelled,
@@ -45,156 +45,16 @@ from imagebuild_nb.events import (
     StepStarted,
 )
 from imagebuild_nb.notebook.logview import collapse_cr, strip_ansi
-from imagebuild_nb.progress.plan import InternalMarker, StepPlan, shown
-from imagebuild_nb.progress.states import seconds, spaced
+from imagebuild_nb.progress.plan import StepPlan, shown
+from imagebuild_nb.progress.rows import Lane, Row, row_label
+from imagebuild_nb.progress.view import Failure, PlatformView, StepView, View, header, lane_summary
 
-TAIL_LINES = 12  # per step, in memory; a view shows fewer while running
-_LINE_CHARS = 400
 # A platform in a step's stage (BuildKit's stage names cannot hold a slash), and the lines the
 # per-platform builder (builders/platforms.py) writes between platforms and before the index.
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 _PLATFORM_START = re.compile(r"^building ([a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?) as (\S+)$")
 _INDEX_START = re.compile(r"^pushing the index of \S")
 _INDEX_PUSH = re.compile(r"image list signatures|images in list")  # podman manifest push --all
-
-
-@dataclass(frozen=True)
-class StepView:
-    """One row: ``label`` is "2/5", "prepare" or "push"."""
-
-    label: str
-    instruction: str
-    state: str  # queued | running | cached | done | failed | cancelled | skipped
-    duration: float | None
-    lines: int  # log lines seen under this row
-    tail: tuple[str, ...]  # its last lines
-    open: bool  # unfolded: the running step, the failing one
-    number: int | None = None  # the user's step number (None for prepare and push)
-    platform: str = ""  # the platform it was built for, in a multi-platform build
-
-
-@dataclass(frozen=True)
-class Failure:
-    message: str
-    step: str | None = None  # the row label that failed ("2/5", "push") when known
-    exit_code: int | None = None
-    lines: tuple[str, ...] = ()
-    platform: str = ""  # in a multi-platform build, the platform that failed
-
-
-@dataclass(frozen=True)
-class PlatformView:
-    """One platform's part of a multi-platform build: ``linux/arm64  Building 1/3 4.2s``."""
-
-    platform: str
-    status: str  # building | built | failed | cancelled
-    summary: str
-    elapsed: float | None
-    done: int
-    total: int | None
-
-
-@dataclass(frozen=True)
-class View:
-    """An immutable picture of a build's progress; renderers only draw it."""
-
-    status: str  # waiting | building | built | failed | cancelled
-    header: str
-    elapsed: float | None
-    done: int  # user steps finished (done or cached)
-    total: int | None  # user steps in the build, when known
-    steps: tuple[StepView, ...]
-    uri: str = ""
-    builder: str = ""
-    reason: str = ""
-    digest: str | None = None
-    pushed: bool = False
-    failure: Failure | None = None
-    clipped: int = 0
-    lines: int = 0
-    current: str = ""  # the running row's label and instruction, for one-line status
-    platforms: tuple[PlatformView, ...] = ()  # one per platform of a multi-platform build
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("built", "failed", "cancelled")
-
-
-@dataclass
-class _Row:
-    label: str
-    instruction: str
-    number: int | None = None
-    state: str = "queued"
-    started: float | None = None
-    ended: float | None = None
-    spent: float = 0.0  # time in closed segments (the prepare row has several)
-    lines: int = 0
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
-    segments: int = 0
-
-    def begin(self, at: float) -> None:
-        if self.state != "running":
-            self.state, self.started, self.ended = "running", at, None
-            self.segments += 1
-
-    def close(self, at: float, state: str = "done") -> None:
-        if self.state == "running" and self.started is not None:
-            self.spent += max(0.0, at - self.started)
-            self.ended = at
-        if self.state in ("running", "queued") or state in ("failed", "cancelled"):
-            self.state = state
-
-    def duration(self, now: float) -> float | None:
-        if self.state == "running" and self.started is not None:
-            return self.spent + max(0.0, now - self.started)
-        return self.spent if self.segments else None
-
-    def add(self, text: str) -> None:
-        self.lines += 1
-        self.tail.append(text if len(text) <= _LINE_CHARS else text[:_LINE_CHARS] + " …")
-
-
-@dataclass
-class _Lane:
-    """The rows of one platform's build ("" for a single-platform build: the only lane)."""
-
-    platform: str = ""
-    prepare: _Row = field(default_factory=lambda: _Row("prepare", "prepare"))
-    push: _Row | None = None
-    steps: dict[int, _Row] = field(default_factory=dict)  # the user's step number -> row
-    by_builder: dict[tuple[str, int], _Row] = field(default_factory=dict)  # (stage, number)
-    latest: dict[int, _Row] = field(default_factory=dict)  # builder's number -> its last row
-    internal_seen: set[int] = field(default_factory=set)
-    marker: InternalMarker = field(default_factory=InternalMarker)
-    builder_total: int | None = None
-    user_total: int | None = None
-    last: _Row | None = None
-    started: float | None = None
-    ended: float | None = None
-    tag: str = ""  # where the per-platform builder pushes this platform's image
-
-    def rows(self) -> list[_Row]:
-        rows = [self.prepare, *(self.steps[n] for n in sorted(self.steps))]
-        return rows + ([self.push] if self.push is not None else [])
-
-    def total(self) -> int | None:
-        if self.user_total is not None:
-            return self.user_total
-        if self.builder_total is not None:
-            return self.builder_total - len(self.internal_seen)
-        return None
-
-    def end(self, at: float, final: str) -> None:
-        for row in self.rows():
-            if row.state == "running":
-                row.close(at, final)
-            elif row.state == "queued" and row is not self.prepare:
-                row.state = "skipped"
-        if self.prepare.state == "queued":
-            self.prepare.state = "skipped"
-        if self.ended is None:
-            self.ended = at
 
 
 class Progress:
@@ -208,9 +68,9 @@ class Progress:
     def __init__(self, *, dockerfile: str = "") -> None:
         self._lock = threading.RLock()
         self._plan = StepPlan.from_dockerfile(dockerfile) if dockerfile else StepPlan()
-        self._lane = _Lane()
-        self._lanes: list[_Lane] = [self._lane]
-        self._index: _Row | None = None  # pushing a multi-platform index, after the lanes
+        self._lane = Lane()
+        self._lanes: list[Lane] = [self._lane]
+        self._index: Row | None = None  # pushing a multi-platform index, after the lanes
         self._pushed_lines: set[tuple[str, str]] = set()
         self.status = "waiting"
         self.uri = self.builder = self.reason = ""
@@ -265,7 +125,7 @@ class Progress:
         self._lane.started = event.time
         self._lane.prepare.begin(event.time)
 
-    def _enter(self, platform: str, at: float) -> _Lane:
+    def _enter(self, platform: str, at: float) -> Lane:
         """The lane of ``platform``; a new platform ends the one before it (they run in turn)."""
         lane = self._lane
         if lane.platform == platform:
@@ -276,7 +136,7 @@ class Progress:
         known = next((other for other in self._lanes if other.platform == platform), None)
         lane.end(at, "done")
         if known is None:
-            known = _Lane(platform, started=at)
+            known = Lane(platform, started=at)
             self._lanes.append(known)
         known.ended = None
         self._lane = known
@@ -310,12 +170,12 @@ class Progress:
         if planned is not None and planned.user_number is not None:
             number, lane.user_total = planned.user_number, planned.user_total
             for user_number, instruction in self._plan.user_steps(event.total, stage):
-                lane.steps.setdefault(user_number, _Row("", shown(instruction), user_number))
+                lane.steps.setdefault(user_number, Row("", shown(instruction), user_number))
         else:
             number = event.number - sum(1 for n in lane.internal_seen if n < event.number)
         row = lane.steps.get(number)
         if row is None:
-            row = lane.steps[number] = _Row("", shown(event.instruction), number)
+            row = lane.steps[number] = Row("", shown(event.instruction), number)
         row.instruction = shown(event.instruction)
         lane.by_builder[(stage, event.number)] = row
         lane.latest[event.number] = row
@@ -340,10 +200,10 @@ class Progress:
     def _index_push(self, at: float) -> None:
         if self._index is None:
             self._lane.end(at, "done")
-            self._index = _Row("index", self.uri or "index")
+            self._index = Row("index", self.uri or "index")
             self._index.begin(at)
 
-    def _row_for(self, step: int | None, *, system: bool = False) -> _Row:
+    def _row_for(self, step: int | None, *, system: bool = False) -> Row:
         lane = self._lane
         if self._index is not None and step is None:
             return self._index
@@ -362,7 +222,7 @@ class Progress:
             for row in lane.rows():
                 if row.state == "running":
                     row.close(event.time)
-            lane.push = _Row("push", lane.tag or self.uri or "push")
+            lane.push = Row("push", lane.tag or self.uri or "push")
             lane.push.begin(event.time)
             lane.last = lane.push
         target = self._index if self._index is not None else lane.push
@@ -385,7 +245,7 @@ class Progress:
         lane, where = running[-1] if running else (None, None)
         lines = tuple(event.lines) or (tuple(where.tail) if where is not None else ())
         self.failure = Failure(event.message,
-                               _label_of(where, lane.total() if lane else None),
+                               row_label(where, lane.total() if lane else None),
                                event.exit_code, lines, lane.platform if lane else "")
         self._end(event.time, "failed")
 
@@ -397,8 +257,8 @@ class Progress:
             self._index.close(at, final)
         self.status, self.ended_at = status, at
 
-    def _all_rows(self) -> list[tuple[_Lane | None, _Row]]:
-        rows: list[tuple[_Lane | None, _Row]] = [
+    def _all_rows(self) -> list[tuple[Lane | None, Row]]:
+        rows: list[tuple[Lane | None, Row]] = [
             (lane, row) for lane in self._lanes for row in lane.rows()]
         return rows + ([(None, self._index)] if self._index is not None else [])
 
@@ -409,7 +269,7 @@ class Progress:
         building now)."""
         with self._lock:
             row = self._lane.latest.get(builder_number)
-            return _label_of(row, self._lane.total()) if row is not None else None
+            return row_label(row, self._lane.total()) if row is not None else None
 
     def platform_of(self, builder_number: int) -> str:
         """The platform whose step ``builder_number`` ran last ("" in a single-platform build)."""
@@ -450,13 +310,13 @@ class Progress:
             platforms = tuple(self._view_lane(lane, steps, now) for lane in self._lanes) \
                 if self._multi() else ()
             return View(
-                status=self.status, header=_header(self.status, elapsed, done, total, self.failure),
+                status=self.status, header=header(self.status, elapsed, done, total, self.failure),
                 elapsed=elapsed, done=done, total=total, steps=steps, uri=self.uri,
                 builder=self.builder, reason=self.reason, digest=self.digest, pushed=self.pushed,
                 failure=self.failure, clipped=self.clipped, lines=self.lines, current=current,
                 platforms=platforms)
 
-    def _view_lane(self, lane: _Lane, steps: tuple[StepView, ...], now: float) -> PlatformView:
+    def _view_lane(self, lane: Lane, steps: tuple[StepView, ...], now: float) -> PlatformView:
         mine = [s for s in steps if s.platform == lane.platform]
         done = sum(1 for s in mine if s.number is not None and s.state in ("done", "cached"))
         states = {s.state for s in mine}
@@ -474,62 +334,19 @@ class Progress:
         total = lane.total()
         failed = next((s.label for s in mine if s.state == "failed"), None)
         return PlatformView(lane.platform, status,
-                            _lane_summary(status, elapsed, done, total, failed), elapsed, done,
+                            lane_summary(status, elapsed, done, total, failed), elapsed, done,
                             total)
 
-    def _shown(self, lane: _Lane, row: _Row) -> bool:
+    def _shown(self, lane: Lane, row: Row) -> bool:
         if row is lane.prepare:  # only when it did something
             return row.segments > 0 or row.lines > 0
         return True
 
-    def _view_row(self, row: _Row, total: int | None, now: float, tail: int,
+    def _view_row(self, row: Row, total: int | None, now: float, tail: int,
                   platform: str) -> StepView:
-        label = row.label or _label_of(row, total) or "?"
+        label = row.label or row_label(row, total) or "?"
         state = row.state
         opened = state in ("running", "failed")
         lines = tuple(row.tail)[-tail:] if state == "running" else tuple(row.tail)
         return StepView(label, row.instruction, state, row.duration(now), row.lines,
                         lines if opened else tuple(row.tail), opened, row.number, platform)
-
-
-def _label_of(row: _Row | None, total: int | None) -> str | None:
-    if row is None:
-        return None
-    if row.number is None:
-        return row.label
-    return f"{row.number}/{total}" if total else str(row.number)
-
-
-def _header(status: str, elapsed: float | None, done: int, total: int | None,
-            failure: Failure | None) -> str:
-    count = f" ({done}/{total})" if total else ""
-    if status == "built":
-        return f"Built in {spaced(elapsed)}"
-    if status == "failed":
-        where = ""
-        if failure is not None and failure.step:
-            where = " at step " + failure.step if failure.step[0].isdigit() else \
-                f" at {failure.step}"
-            if failure.platform:
-                where = f" at {failure.platform}" + where.removeprefix(" at")
-        return f"Failed{where} after {spaced(elapsed)}"
-    if status == "cancelled":
-        return f"Cancelled after {spaced(elapsed)}{count}"
-    if status == "waiting":
-        return "Waiting for the build to start"
-    return f"Building {seconds(elapsed)}{count}"
-
-
-def _lane_summary(status: str, elapsed: float | None, done: int, total: int | None,
-                  failed: str | None) -> str:
-    """A platform's line: ``Built 3/3 in 2.1 s``, ``Building 1/3 4.2s``."""
-    count = f" {done}/{total}" if total else ""
-    if status == "built":
-        return f"Built{count} in {spaced(elapsed)}"
-    if status == "failed":
-        where = f" at step {failed}" if failed and failed[0].isdigit() else \
-            (f" at {failed}" if failed else "")
-        return f"Failed{where} after {spaced(elapsed)}"
-    if status == "cancelled":
-        return f"Cancelled{count} after {spaced(elapsed)}"
-    return f"Building{count} {seconds(elapsed)}"

@@ -9,7 +9,7 @@ the duration (or the state when there is none to show)::
      = [1/3] FROM base                        cached
      ✓ [2/3] RUN make                           3.2s
 
->>> from imagebuild_nb.progress.model import StepView
+>>> from imagebuild_nb.progress.view import StepView
 >>> row(StepView("2/3", "RUN make", "done", 3.21, 4, (), False, 2), width=30)
 ' ✓ [2/3] RUN make         3.2s'
 """
@@ -26,9 +26,10 @@ from imagebuild_nb.events import (
     OutputClipped,
     StepStarted,
 )
-from imagebuild_nb.progress.model import PlatformView, Progress, StepView, View
+from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.progress.plan import shown as plain_instruction
 from imagebuild_nb.progress.states import MARKS, label, seconds
+from imagebuild_nb.progress.view import PlatformView, StepView, View
 
 WIDTH = 100
 INDENT = "     "

@@ -23,7 +23,8 @@ from imagebuild_nb.events import (
     StepStarted,
 )
 from imagebuild_nb.progress import html, text
-from imagebuild_nb.progress.model import Progress, View
+from imagebuild_nb.progress.model import Progress
+from imagebuild_nb.progress.view import View
 from imagebuild_nb.service.page import fragment
 from imagebuild_nb.service.store import BuildRecord
 from imagebuild_nb.testing import ScriptedBuilder, ScriptedRegistry
