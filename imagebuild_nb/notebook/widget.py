@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from imagebuild_nb.build import ImageBuild
 from imagebuild_nb.builders.hub_discovery import in_hub
 from imagebuild_nb.events import BuildEvent, StepStarted
 from imagebuild_nb.notebook import widget_html
@@ -29,6 +28,7 @@ from imagebuild_nb.notebook.flusher import Flusher
 from imagebuild_nb.notebook.live import finished_script
 from imagebuild_nb.notebook.logpager import LogPager
 from imagebuild_nb.notebook.logview import LogBuffer, LogStore
+from imagebuild_nb.notebook.outcome import readable, settlement
 from imagebuild_nb.notebook.viewstate import (
     BuildRequested,
     BuildSettled,
@@ -335,7 +335,7 @@ class ImageBuildWidget(widgets.VBox):
                 self._cancel(handle)
             handle.subscribe(self._post)
             handle.wait(raise_on_error=False)
-            self._post(_settled(handle))
+            self._post(settlement(handle))
         except Exception as error:  # noqa: BLE001 - shown in the widget
             self._post(Problem(readable(error), during="build", at=time.time()))
         finally:
@@ -466,27 +466,6 @@ class ImageBuildWidget(widgets.VBox):
                     control.disabled = disabled
         self.status = state.status
         self.digest = state.digest
-
-
-def _settled(handle: ImageBuild) -> BuildSettled:
-    """How the build ended, read from the handle once ``wait()`` returned."""
-    if handle.found:
-        return BuildSettled(status="exists", digest=handle.digest,
-                            message="already built, nothing to do", at=time.time())
-    message = ""
-    if handle.status == "failed" and handle.error is not None:
-        message = readable(handle.error)
-    return BuildSettled(status=handle.status, digest=handle.digest, message=message,
-                        at=time.time())
-
-
-def readable(error: BaseException) -> str:
-    """One readable message for an exception: its text plus the hint our errors carry."""
-    text = str(error) or type(error).__name__
-    hint = getattr(error, "hint", None)
-    if hint and str(hint) not in text:
-        text = f"{text}\nhint: {hint}"
-    return f"{type(error).__name__}: {text}"
 
 
 def remote_unavailable(settings: Settings | None, engine: ImageBuildEngine | None) -> str:
