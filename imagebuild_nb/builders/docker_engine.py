@@ -13,12 +13,14 @@ import os
 import warnings
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import Any
 
 import docker
 import docker.auth
 import docker.errors
+import requests
+import urllib3
 from docker.context import ContextAPI
 
 from imagebuild_nb.builders import engine_auth
@@ -183,7 +185,8 @@ def registry_auth(reference: ImageReference) -> dict[str, Any] | None:
     return engine_auth.push_auth(reference.registry or "docker.io")
 
 
-def push(client: docker.APIClient, tag: str, cancel: threading.Event) -> Iterator[BuildEvent]:
+def push(client: docker.APIClient, tag: str,
+         cancel: threading.Event) -> Generator[BuildEvent, None, str | None]:
     """Push ``tag``; yields PushProgress and, on failure, one BuildFailed. Returns the digest."""
     reference = ImageReference.parse(tag)
     try:
@@ -191,6 +194,24 @@ def push(client: docker.APIClient, tag: str, cancel: threading.Event) -> Iterato
     except RegistryAuthError as error:  # names the helper, never its output
         yield BuildFailed(message=f"push of {tag} failed: {error}", step="push")
         return None
+    try:
+        return (yield from _push_stream(client, reference, tag, auth, cancel))
+    except (docker.errors.DockerException, requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError, OSError) as error:
+        # A registry that stalls leaves the engine silent: our call's timeout ends the push
+        # (closing the stream stops the engine's push too) as a failed push, never a crash.
+        silent = isinstance(error, (requests.exceptions.Timeout, TimeoutError,
+                                    urllib3.exceptions.TimeoutError))
+        why = (f"the Docker engine sent nothing for {client.timeout:g} s (is the registry "
+               f"{reference.registry} reachable and answering?)" if silent
+               else f"the Docker engine's push call failed ({_short(error)})")
+        yield BuildFailed(message=f"push of {tag} failed: {why}", step="push", lines=(why,))
+        return None
+
+
+def _push_stream(client: docker.APIClient, reference: ImageReference, tag: str,
+                 auth: dict[str, Any] | None, cancel: threading.Event
+                 ) -> Generator[BuildEvent, None, str | None]:
     stream = client.push(
         reference.name, tag=reference.tag, auth_config=auth, stream=True, decode=True
     )

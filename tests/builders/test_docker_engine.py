@@ -20,6 +20,7 @@ from imagebuild_nb.builders.target import BuildTarget
 from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.errors import BuilderUnavailableError
 from imagebuild_nb.settings import Settings
+from tests.support.services import BUSYBOX_IMAGE
 
 
 @pytest.fixture
@@ -87,3 +88,52 @@ def test_build_against_a_wedged_engine_fails_with_the_reason_within_the_timeout(
         engine.build(target)
     assert time.monotonic() - started < BOUND
 
+
+
+@pytest.fixture
+def stalled_registry() -> Iterator[str]:
+    """host:port of a registry that accepts connections and never answers (a wedged proxy)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        for conn in held:
+            conn.close()
+        thread.join(5)
+
+
+@pytest.mark.engine
+def test_a_push_to_a_registry_that_never_answers_is_a_failed_push_not_a_crash(
+        stalled_registry: str):
+    tag = f"{stalled_registry}/stalled/app:1"
+    client = docker_engine.connect(timeout=3.0)  # the shipped 120 s, shortened
+    client.tag(BUSYBOX_IMAGE, f"{stalled_registry}/stalled/app", "1")
+    try:
+        events, pushing = [], docker_engine.push(client, tag, threading.Event())
+        started = time.monotonic()
+        with pytest.raises(StopIteration) as ended:
+            while True:
+                events.append(next(pushing))
+        assert ended.value.value is None  # no digest
+        failure = events[-1]
+        assert failure.kind == "failed" and failure.step == "push", events
+        assert f"push of {tag} failed: the Docker engine sent nothing for 3 s" in failure.message
+        assert stalled_registry in failure.message
+        assert time.monotonic() - started < 60
+    finally:
+        client.remove_image(tag)
+        client.close()
