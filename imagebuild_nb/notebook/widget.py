@@ -11,7 +11,6 @@ controls send a message only when a state transition changes them.
 from __future__ import annotations
 
 import contextlib
-import html
 import queue
 import threading
 import time
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from imagebuild_nb.builders.hub_discovery import in_hub
 from imagebuild_nb.events import BuildEvent, StepStarted
 from imagebuild_nb.notebook import widget_html
 from imagebuild_nb.notebook.flusher import Flusher
@@ -29,6 +27,7 @@ from imagebuild_nb.notebook.live import finished_script
 from imagebuild_nb.notebook.logpager import LogPager
 from imagebuild_nb.notebook.logview import LogBuffer, LogStore
 from imagebuild_nb.notebook.outcome import readable, settlement
+from imagebuild_nb.notebook.remote_choice import builder_controls, remote_unavailable
 from imagebuild_nb.notebook.viewstate import (
     BuildRequested,
     BuildSettled,
@@ -110,27 +109,9 @@ class ImageBuildWidget(widgets.VBox):
         self._flush_thread: int | None = None
         self._idle = threading.Event()
         self._idle.set()
-        remote_reason = remote_unavailable(settings, engine)
-        self._remote_reason = remote_reason
-
-        # Without a build service, remote is no choice at all: a disabled button beside the
-        # choices, its reason in its tooltip and in a note next to it.
-        choices = ["local", "local-podman"] + ([] if remote_reason else ["remote"])
-        self.builder = widgets.ToggleButtons(
-            options=choices, value="local",
-            tooltips=["Build with the local Docker engine", "Build with podman on this machine",
-                      "Build on the remote build service"][:len(choices)],
-            style={"button_width": "auto"})
-        self.remote_button = widgets.Button(
-            description="remote", disabled=True, tooltip=remote_reason,
-            layout=widgets.Layout(width="auto", margin="2px 4px 2px 0",
-                                  display=None if remote_reason else "none"))
-        self.remote_button.add_class("imagebuild-remote")
-        self.remote_note = widgets.HTML(
-            f'<div class="imagebuild-remote-note" style="color: {widget_html.muted()}; '
-            f'font-size: 12px; line-height: 1.3" title="{html.escape(remote_reason, quote=True)}">'
-            "remote: no build service configured<br>(set IMAGEBUILD_NB_REMOTE_URL)</div>"
-            if remote_reason else "")
+        self._remote_reason = remote_unavailable(settings, engine)
+        self.builder, self.remote_button, self.remote_note = builder_controls(
+            self._remote_reason)
         # One build's options: both reset after each build (tooltips say so).
         self.dry_run = widgets.Checkbox(description="dry run", indent=False,
                                         tooltip="render only, build nothing (this build only)",
@@ -467,20 +448,3 @@ class ImageBuildWidget(widgets.VBox):
         self.status = state.status
         self.digest = state.digest
 
-
-def remote_unavailable(settings: Settings | None, engine: ImageBuildEngine | None) -> str:
-    """Why the remote builder cannot be used ("" when it can)."""
-    if settings is None and engine is not None:
-        settings = engine.settings
-    if settings is None:
-        try:
-            from imagebuild_nb.engine import ImageBuildEngine
-
-            settings = ImageBuildEngine.default().settings
-        except Exception as error:  # noqa: BLE001 - a bad setting must not break the widget
-            return f"settings could not be read: {readable(error)}"
-    # Inside JupyterHub the Hub's service is looked up when a build starts (no request here).
-    if settings.remote_url or in_hub():
-        return ""
-    return ("no remote build service configured: set IMAGEBUILD_NB_REMOTE_URL "
-            "(or the remote_url setting) to the service's URL")
