@@ -135,6 +135,24 @@ def remove_images(docker_client: docker.DockerClient) -> Iterator[list[str]]:
             pass
 
 
+@pytest.fixture
+def make_engine(ca_bundle: Path) -> Iterator[Callable[[str], object]]:
+    """Real engines for one test, by driver, closed afterwards (their checkers hold registry
+    connections); settings from tests/support/engine_parts.py."""
+    from imagebuild_nb.engine import ImageBuildEngine
+    from tests.support.engine_parts import real_settings
+
+    engines: list[ImageBuildEngine] = []
+
+    def make(driver: str) -> ImageBuildEngine:
+        engines.append(ImageBuildEngine(real_settings(driver, ca_bundle, "localhost:5001")))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def release_process_wide_state() -> Iterator[None]:
     """At the end, close what lives for the process (the default engine, cached builders,
