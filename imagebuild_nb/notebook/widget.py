@@ -20,14 +20,21 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from imagebuild_nb.events import BuildEvent, StepStarted
+from imagebuild_nb.events import BuildEvent
 from imagebuild_nb.notebook import widget_html
+from imagebuild_nb.notebook.build_record import BuildRecord
+from imagebuild_nb.notebook.controls import (
+    action_buttons,
+    build_options,
+    builder_controls,
+    set_disabled,
+)
 from imagebuild_nb.notebook.flusher import Flusher
 from imagebuild_nb.notebook.live import finished_script
 from imagebuild_nb.notebook.logpager import LogPager
-from imagebuild_nb.notebook.logview import LogBuffer, LogStore
+from imagebuild_nb.notebook.logview import LogBuffer
 from imagebuild_nb.notebook.outcome import readable, settlement
-from imagebuild_nb.notebook.remote_choice import builder_controls, remote_unavailable
+from imagebuild_nb.notebook.remote_availability import remote_unavailable
 from imagebuild_nb.notebook.viewstate import (
     BuildRequested,
     BuildSettled,
@@ -41,8 +48,6 @@ from imagebuild_nb.notebook.viewstate import (
     ViewState,
     reduce,
 )
-from imagebuild_nb.progress.model import Progress
-from imagebuild_nb.progress.plan import shown
 from imagebuild_nb.settings import Settings
 
 if TYPE_CHECKING:
@@ -97,10 +102,7 @@ class ImageBuildWidget(widgets.VBox):
         self._last_render = 0.0
         self._dropped = 0
         self._state = ViewState()
-        self._log = LogBuffer(tail_lines=tail_lines)
-        self._progress = Progress()
-        self._previous_store: LogStore | None = None
-        self._log_max_bytes = log_max_bytes
+        self._record = BuildRecord(tail_lines=tail_lines, max_bytes=log_max_bytes)
         self._job_lock = threading.Lock()
         self._job: str | None = None
         self._handle: Any = None
@@ -112,24 +114,9 @@ class ImageBuildWidget(widgets.VBox):
         self._remote_reason = remote_unavailable(settings, engine)
         self.builder, self.remote_button, self.remote_note = builder_controls(
             self._remote_reason)
-        # One build's options: both reset after each build (tooltips say so).
-        self.dry_run = widgets.Checkbox(description="dry run", indent=False,
-                                        tooltip="render only, build nothing (this build only)",
-                                        layout=widgets.Layout(width="auto", margin="0 8px 0 4px"))
-        self.force = widgets.Checkbox(description="force", indent=False,
-                                      tooltip="rebuild without cache (this build only)",
-                                      layout=widgets.Layout(width="auto", margin="0 8px 0 0"))
-        fit = widgets.Layout(width="auto")
-        self.check_button = widgets.Button(description="Check", icon="search", layout=fit,
-                                           tooltip="Does this image exist already?")
-        self.build_button = widgets.Button(description="Build", icon="play", layout=fit,
-                                           button_style="primary", tooltip="Build the image")
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True,
-                                            button_style="danger", tooltip="Stop the build",
-                                            layout=fit)
-        self.full_log_button = widgets.ToggleButton(description="Full log", icon="list",
-                                                    tooltip="Page through the whole build log",
-                                                    layout=fit)
+        self.dry_run, self.force = build_options()
+        self.check_button, self.build_button, self.cancel_button, self.full_log_button = \
+            action_buttons()
         self.panel = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.log_pager = LogPager()
         # Where the end-of-build script goes: outputs of an Output widget are trusted, so
@@ -163,23 +150,16 @@ class ImageBuildWidget(widgets.VBox):
     @property
     def previous_log_path(self) -> str | None:
         """The file holding the full log of the build before the last one (kept until the next)."""
-        store = self._previous_store
-        return str(store.path) if store is not None else None
+        return self._record.previous_path
 
     @property
     def log_path(self) -> str | None:
         """The file holding the full log of the last build (removed when the widget closes)."""
-        store = self._log.store
-        return str(store.path) if store is not None else None
+        return self._record.path
 
     def full_log(self, start: int = 0, count: int | None = None) -> str:
         """The last build's log (all of it by default), cleaned of ANSI codes."""
-        store = self._log.store
-        if store is None:
-            return ""
-        if start == 0 and count is None:
-            return store.read_text()
-        return "\n".join(store.read(start, count if count is not None else store.lines))
+        return self._record.text(start, count)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no check or build runs and its result is on screen (tests, scripts)."""
@@ -223,9 +203,7 @@ class ImageBuildWidget(widgets.VBox):
         if handle is not None and self._state.status == "building":
             with contextlib.suppress(Exception):
                 handle.cancel()
-        for store in (self._log.store, self._previous_store):
-            if store is not None:
-                store.close()
+        self._record.close()
         for child in (self.builder, self.remote_button, self.remote_note, self.notice,
                       self.dry_run, self.force, self.check_button,
                       self.build_button, self.cancel_button, self.full_log_button, self.panel,
@@ -237,7 +215,7 @@ class ImageBuildWidget(widgets.VBox):
         """A plain-text account of the widget (what ``repr`` and non-widget frontends show)."""
         return widget_html.plain_summary(self._state, uri=self.uri, now=time.time(),
                                          log_lines=self._log.tail(),
-                                         steps=self._progress.view())
+                                         steps=self._record.progress.view())
 
     def __repr__(self) -> str:
         digest = f" {widget_html.short_digest(self._state.digest)}" if self._state.digest else ""
@@ -330,6 +308,11 @@ class ImageBuildWidget(widgets.VBox):
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    @property
+    def _log(self) -> LogBuffer:
+        """The last build's live log (its tail is what the panel shows)."""
+        return self._record.log
+
     def _get_engine(self) -> ImageBuildEngine:
         if self._engine is None:
             from imagebuild_nb.engine import ImageBuildEngine
@@ -389,15 +372,10 @@ class ImageBuildWidget(widgets.VBox):
                 self._show_page(item.page)
                 continue
             if isinstance(item, BuildRequested):
-                self._new_log()
+                self._record.start()
                 self.notice.outputs = ()
             elif isinstance(item, BuildEvent):
-                self._progress.feed(item)
-                if isinstance(item, StepStarted):  # numbered as the steps view numbers it
-                    label = self._progress.label_of(item.number) or str(item.number)
-                    self._log.mark(f"── [{label}] {shown(item.instruction)}")
-                else:
-                    self._log.add_event(item)
+                self._record.feed(item)
             self._state = reduce(self._state, item)
             if isinstance(item, BuildSettled):
                 self._notify()
@@ -405,19 +383,10 @@ class ImageBuildWidget(widgets.VBox):
     def _notify(self) -> None:
         """The build ended: the tab's title (and a notification where the browser allows it)
         tells a user who looked away; nothing happens for one looking at the page."""
-        script = finished_script(self._progress.view())
+        script = finished_script(self._record.progress.view())
         if script:
             self.notice.outputs = ({"output_type": "display_data", "metadata": {},
                                     "data": {"text/html": script, "text/plain": ""}},)
-
-    def _new_log(self) -> None:
-        # The previous build's log stays reachable (previous_log_path) until the next build.
-        if self._previous_store is not None:
-            self._previous_store.close()
-        self._previous_store = self._log.store
-        self._log.clear()
-        self._log.store = LogStore(max_bytes=self._log_max_bytes)
-        self._progress = Progress()
 
     def _show_page(self, page: int | None) -> None:
         if page == 0 or not self.full_log_button.value:
@@ -427,13 +396,12 @@ class ImageBuildWidget(widgets.VBox):
 
     def _render(self) -> None:
         state = self._state
-        store = self._log.store
-        notes = [f"{store.dropped} lines past the size cap dropped" if store and store.dropped else "",
+        notes = [self._record.note(),
                  f"{self._dropped} events dropped (view overloaded)" if self._dropped else ""]
         note = " · ".join(n for n in notes if n)
         value = widget_html.panel(state, uri=self.uri, now=time.time(),
                                   log_lines=self._log.tail(), lines_total=self._log.lines_total,
-                                  log_note=note, steps=self._progress.view())
+                                  log_note=note, steps=self._record.progress.view())
         if self.panel.value != value:
             with self.panel.hold_sync():
                 self.panel.value = value
@@ -442,9 +410,7 @@ class ImageBuildWidget(widgets.VBox):
         for control, disabled in ((self.check_button, busy), (self.build_button, busy),
                                   (self.cancel_button, not can_cancel), (self.builder, busy),
                                   (self.dry_run, busy), (self.force, busy)):
-            if control.disabled != disabled:
-                with control.hold_sync():
-                    control.disabled = disabled
+            set_disabled(control, disabled)
         self.status = state.status
         self.digest = state.digest
 

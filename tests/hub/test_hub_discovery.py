@@ -18,7 +18,7 @@ import json, os
 from imagebuild_nb.builders.hub_discovery import find_service
 from imagebuild_nb.builders.remote import RemoteBuildClient
 from imagebuild_nb.errors import BuilderUnavailableError
-from imagebuild_nb.notebook.remote_choice import remote_unavailable
+from imagebuild_nb.notebook.remote_availability import remote_unavailable
 from imagebuild_nb.settings import Settings
 
 endpoint = find_service(Settings.from_env())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from imagebuild_nb.notebook.remote_choice import remote_unavailable
+from imagebuild_nb.notebook.remote_availability import remote_unavailable
 from imagebuild_nb.settings import Settings
 from tests.support.scripted_http import ScriptedRequest, scripted_server
 from tests.support.widgets import scripted
