@@ -3,6 +3,7 @@ clear error within the ping timeout (it used to hold ``build()`` for the client'
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import tempfile
 import threading
@@ -31,6 +32,20 @@ def wedged_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(16)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setattr(docker_engine, "PING_TIMEOUT", PING_TIMEOUT)
+    try:
+        with never_answering(server):
+            yield f"unix://{path}"
+    finally:
+        path.unlink(missing_ok=True)
+        folder.rmdir()
+
+
+@contextlib.contextmanager
+def never_answering(server: socket.socket) -> Iterator[None]:
+    """Accept every connection to the listening ``server`` and answer nothing, until the end."""
     held: list[socket.socket] = []
 
     def accept() -> None:
@@ -43,19 +58,14 @@ def wedged_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
-    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
-    monkeypatch.setattr(docker_engine, "PING_TIMEOUT", PING_TIMEOUT)
     try:
-        yield f"unix://{path}"
+        yield
     finally:
         server.shutdown(socket.SHUT_RDWR)  # wakes the accept()
         server.close()
         for conn in held:
             conn.close()
         thread.join(5)
-        path.unlink(missing_ok=True)
-        folder.rmdir()
 
 
 PING_TIMEOUT = 3.0  # the shipped 10 s, shortened to keep the suite quick
@@ -94,26 +104,8 @@ def test_build_against_a_wedged_engine_fails_with_the_reason_within_the_timeout(
 def stalled_registry() -> Iterator[str]:
     """host:port of a registry that accepts connections and never answers (a wedged proxy)."""
     server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
+    with never_answering(server):
         yield f"127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        server.shutdown(socket.SHUT_RDWR)
-        server.close()
-        for conn in held:
-            conn.close()
-        thread.join(5)
 
 
 @pytest.mark.engine
