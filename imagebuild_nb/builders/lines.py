@@ -21,15 +21,13 @@ carriage return.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from imagebuild_nb.terminal_text import strip_ansi
+
 # Longer lines are cut: plenty for any message meant to be read, small enough for every view.
 MAX_LINE = 16 * 1024
-# CSI sequences (colours, cursor moves), OSC sequences (titles, links), single-character escapes.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -94,12 +92,11 @@ class LineSplitter:
 
 def readable(line: str) -> str:
     """A line as a terminal would show it: no ANSI codes, the text after the last ``\\r``."""
-    if "\x1b" in line:
-        line = _ANSI.sub("", line)
+    line = strip_ansi(line)
     if "\r" in line:
         shown = [part for part in line.split("\r") if part.strip()]
         line = shown[-1] if shown else ""
-    return _CONTROL.sub("", line).rstrip()
+    return line.rstrip()
 
 
 def cut_notice(limit: int = MAX_LINE) -> str:

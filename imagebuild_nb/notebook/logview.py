@@ -18,7 +18,6 @@ capped at ``max_bytes`` that can be paged through later.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import threading
 import weakref
@@ -34,40 +33,9 @@ from imagebuild_nb.events import (
     StepStarted,
     is_terminal,
 )
-
-# CSI (colours, cursor moves, erase line), OSC (titles, hyperlinks) and two-byte escapes.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-# Other C0 controls except tab; a stray byte must not break the HTML or the log file.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+from imagebuild_nb.terminal_text import collapse_cr, strip_ansi
 
 _INDEX_EVERY = 1000
-
-
-def strip_ansi(text: str) -> str:
-    """Remove ANSI escape sequences and stray control characters (keeps ``\\r`` and ``\\n``).
-
-    >>> strip_ansi("\\x1b[1;31merror\\x1b[0m: \\x1b]0;title\\x07boom")
-    'error: boom'
-    """
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    return _CONTROL.sub("", text)
-
-
-def collapse_cr(segment: str) -> str:
-    """What a terminal shows for one line holding carriage returns: the last non-empty overwrite.
-
-    >>> collapse_cr("10%\\r50%\\r100%")
-    '100%'
-    >>> collapse_cr("100%\\r")
-    '100%'
-    """
-    if "\r" not in segment:
-        return segment
-    for part in reversed(segment.split("\r")):
-        if part:
-            return part
-    return ""
 
 
 class LogStore:

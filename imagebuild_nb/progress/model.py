@@ -44,7 +44,7 @@ from imagebuild_nb.events import (
     PushProgress,
     StepStarted,
 )
-from imagebuild_nb.notebook.logview import collapse_cr, strip_ansi
+from imagebuild_nb.terminal_text import collapse_cr, strip_ansi
 from imagebuild_nb.progress.plan import StepPlan, shown
 from imagebuild_nb.progress.rows import Lane, Row, row_label
 from imagebuild_nb.progress.view import Failure, PlatformView, StepView, View, header, lane_summary
@@ -71,7 +71,7 @@ class Progress:
         self._lane = Lane()
         self._lanes: list[Lane] = [self._lane]
         self._index: Row | None = None  # pushing a multi-platform index, after the lanes
-        self._pushed_lines: set[tuple[str, str]] = set()
+        self._pushed_lines: set[tuple[str, str, str]] = set()  # (platform, layer, status)
         self.status = "waiting"
         self.uri = self.builder = self.reason = ""
         self.digest: str | None = None
@@ -173,9 +173,9 @@ class Progress:
                 lane.steps.setdefault(user_number, Row("", shown(instruction), user_number))
         else:
             number = event.number - sum(1 for n in lane.internal_seen if n < event.number)
-        row = lane.steps.get(number)
-        if row is None:
-            row = lane.steps[number] = Row("", shown(event.instruction), number)
+        if number not in lane.steps:
+            lane.steps[number] = Row("", shown(event.instruction), number)
+        row = lane.steps[number]
         row.instruction = shown(event.instruction)
         lane.by_builder[(stage, event.number)] = row
         lane.latest[event.number] = row
@@ -188,7 +188,8 @@ class Progress:
         if event.step is None:
             switch = _PLATFORM_START.match(text)
             index = _INDEX_START.match(text)
-            if switch and (self._multi() or not self._lane.steps):  # the per-platform builder says which platform comes next
+            # the per-platform builder says which platform comes next
+            if switch and (self._multi() or not self._lane.steps):
                 lane = self._enter(switch.group(1), event.time)
                 lane.tag = switch.group(2)
                 lane.prepare.begin(event.time)

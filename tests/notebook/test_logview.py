@@ -6,7 +6,8 @@ import pytest
 
 from imagebuild_nb.events import BuildFinished, CacheHit, LogLine, OutputClipped, StepStarted
 from imagebuild_nb.notebook.logpager import PAGE_LINES, LogPager
-from imagebuild_nb.notebook.logview import LogBuffer, LogStore, collapse_cr, strip_ansi
+from imagebuild_nb.notebook.logview import LogBuffer, LogStore
+from imagebuild_nb.terminal_text import collapse_cr, strip_ansi
 
 
 @pytest.fixture
