@@ -9,6 +9,9 @@ recipe (``imagebuild_nb.service.hub.configure_hub``), with per-user limits; a se
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +35,8 @@ ADMINS = ("admin",)
 BUILD_ADMIN = "carol"
 MAX_BUILDS_PER_USER = 2
 MAX_CONCURRENT_BUILDS = 3
+EXTERNAL = "imagebuild-ext"
+EXTERNAL_TOKEN = secrets.token_hex(24)
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,12 @@ def _service_recipe(root: Path, name: str, url: str, args: list[str],
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     root = tmp_path_factory.mktemp("jupyterhub")
     urls = {name: f"http://127.0.0.1:{free_port()}" for name in ("imagebuild", "imagebuild-fair")}
+    urls[EXTERNAL] = f"http://127.0.0.1:{free_port()}"
     recipe = "\n".join([
         "from imagebuild_nb.service.hub import configure_hub",
+        # The Kubernetes form (operator-guide.md): declared to the Hub, started by someone else.
+        f"configure_hub(c, name={EXTERNAL!r}, url={urls[EXTERNAL]!r}, command=(),"
+        f" api_token={EXTERNAL_TOKEN!r})",
         _service_recipe(root, "imagebuild", urls["imagebuild"], [
             f"--ImageBuildServiceApp.max_concurrent_builds={MAX_CONCURRENT_BUILDS}",
             f"--ImageBuildServiceApp.max_builds_per_user={MAX_BUILDS_PER_USER}",
@@ -109,6 +118,58 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 @pytest.fixture(scope="package")
 def build_service(hub: Hub) -> BuildService:
     return BuildService("imagebuild", hub.services["imagebuild"], hub.url)
+
+
+@pytest.fixture(scope="package")
+def external_service(hub: Hub, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[BuildService]:
+    """The service as an external Hub service: started here with exactly the environment the
+    operator guide lists for a Kubernetes pod (what a Hub-managed service gets from the Hub)."""
+    root = tmp_path_factory.mktemp(EXTERNAL)
+    url = hub.services[EXTERNAL]
+    prefix = f"/services/{EXTERNAL}/"
+    environment = {
+        **{key: value for key, value in os.environ.items()
+           if key.startswith("IMAGEBUILD_NB_") or key in ("PATH", "HOME", "DOCKER_HOST")},
+        "JUPYTERHUB_SERVICE_NAME": EXTERNAL,
+        "JUPYTERHUB_SERVICE_URL": url,
+        "JUPYTERHUB_SERVICE_PREFIX": prefix,
+        "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.hub_port}/hub/api",
+        "JUPYTERHUB_API_TOKEN": EXTERNAL_TOKEN,
+        "JUPYTERHUB_CLIENT_ID": f"service-{EXTERNAL}",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback",
+        "JUPYTERHUB_BASE_URL": "/",
+        "JUPYTER_CONFIG_DIR": str(root / "config"),
+        "JUPYTER_DATA_DIR": str(root / "data"),
+        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+    }
+    log = (root / "service.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imagebuild_nb.service", "--ServerApp.allow_root=True",
+         f"--ImageBuildServiceApp.state_dir={root / 'state'}"],
+        stdout=log, stderr=log, env=environment)
+    log.close()
+    service = BuildService(EXTERNAL, url, hub.url)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:  # any HTTP answer: it listens (every route needs a Hub user)
+                httpx.get(f"{service.base}/imagebuild/api/health", timeout=5)
+                break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the external service did not start:\n"
+                                   f"{(root / 'service.log').read_text()}")
+            time.sleep(0.2)
+        yield service
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="package")
