@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -53,7 +54,7 @@ def _key(path: str, st: os.stat_result) -> _CacheKey:
 
 def _read_digest(path: str) -> str:
     with open(path, "rb") as handle:
-        if hasattr(hashlib, "file_digest"):  # Python 3.11+
+        if sys.version_info >= (3, 11):  # hashlib.file_digest
             return hashlib.file_digest(handle, "sha256").hexdigest()
         hasher = hashlib.sha256()
         for chunk in iter(lambda: handle.read(_CHUNK), b""):

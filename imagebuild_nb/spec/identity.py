@@ -104,8 +104,8 @@ def _layer(layer: Layer, rules: IgnoreRules) -> tuple[dict[str, Any], tuple[Tree
         options = {k: v for k, v in doc.items() if k != "path" and v not in (None, [], False)}
         return {**options, "sha256": entry.digest}, (entry,)
     if isinstance(layer, CACertificates):
-        entries = tuple(_single(path, "paths") for path in layer.paths)
-        return {"type": layer.kind, "sha256": [e.digest for e in entries]}, entries
+        certificates = tuple(_single(path, "paths") for path in layer.paths)
+        return {"type": layer.kind, "sha256": [e.digest for e in certificates]}, certificates
     if isinstance(layer, DockerIgnore):
         parsed = IgnoreRules.parse(_read_text(layer.path, "path"), source=layer.path)
         return {"type": layer.kind, "rules": parsed.canonical}, ()

@@ -104,7 +104,8 @@ class LayerMethods:
             for path in src:
                 image = image._add(L.SourceFile.create(path, dst))
             return image
-        return self._add(L.SourceFile.create(src, dst))
+        # Other sequences are not narrowed away by the list/tuple test; create rejects them.
+        return self._add(L.SourceFile.create(src, dst))  # type: ignore[arg-type]
 
     def with_dockerignore(self, path: str | os.PathLike[str]) -> Image:
         """Apply a .dockerignore file's rules to every source folder of this image."""

@@ -63,7 +63,7 @@ class AptPackages(Layer):
     secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
-    def create(cls, packages: Sequence[str],  # type: ignore[override]
+    def create(cls, packages: Sequence[str],
                secret_mounts: object = None) -> AptPackages:
         packages = tuple(packages)
         validate.reject_nested(packages, argument="packages", method="with_apt_packages")
@@ -82,7 +82,7 @@ class PipPackages(Layer):
     secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
-    def create(  # type: ignore[override]
+    def create(
         cls,
         packages: Sequence[str],
         index_url: str | None = None,
@@ -132,7 +132,7 @@ class Requirements(Layer):
     secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str],  # type: ignore[override]
+    def create(cls, path: str | os.PathLike[str],
                index_url: str | None = None,
                extra_index_urls: Sequence[str] | str | None = (), pre: bool = False,
                extra_args: Sequence[str] | str | None = (),
@@ -152,7 +152,7 @@ class Commands(Layer):
     secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
-    def create(cls, commands: Sequence[str] | str,  # type: ignore[override]
+    def create(cls, commands: Sequence[str] | str,
                secret_mounts: object = None) -> Commands:
         if isinstance(commands, str):
             commands = [commands]  # Flyte's meaning: one command
@@ -170,7 +170,7 @@ class EnvVars(Layer):
     env: tuple[tuple[str, str], ...]
 
     @classmethod
-    def create(cls, env: Mapping[str, str]) -> EnvVars:  # type: ignore[override]
+    def create(cls, env: Mapping[str, str]) -> EnvVars:
         return cls(validate.env_vars(env))
 
 
@@ -180,7 +180,7 @@ class Workdir(Layer):
     path: str
 
     @classmethod
-    def create(cls, path: str) -> Workdir:  # type: ignore[override]
+    def create(cls, path: str) -> Workdir:
         return cls(validate.image_path(path, argument="path", absolute=True).rstrip("/") or "/")
 
 
@@ -191,7 +191,7 @@ class SourceFolder(Layer):
     dst: str = "."
 
     @classmethod
-    def create(cls, src: str | os.PathLike[str], dst: str = ".") -> SourceFolder:  # type: ignore[override]
+    def create(cls, src: str | os.PathLike[str], dst: str = ".") -> SourceFolder:
         return cls(str(validate.local_path(src, argument="src", kind="folder")),
                    validate.image_path(dst, argument="dst"))
 
@@ -207,7 +207,7 @@ class SourceFile(Layer):
     dst: str = "."
 
     @classmethod
-    def create(cls, src: str | os.PathLike[str], dst: str = ".") -> SourceFile:  # type: ignore[override]
+    def create(cls, src: str | os.PathLike[str], dst: str = ".") -> SourceFile:
         path = validate.local_path(src, argument="src", kind="file")
         dst = validate.image_path(dst, argument="dst")
         if dst in (".", "/") or dst.endswith("/"):
@@ -228,7 +228,7 @@ class DockerIgnore(Layer):
     path: str
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str]) -> DockerIgnore:  # type: ignore[override]
+    def create(cls, path: str | os.PathLike[str]) -> DockerIgnore:
         return cls(str(validate.local_path(path, argument="path", kind="file")))
 
     @property
@@ -244,7 +244,7 @@ class CACertificates(Layer):
     paths: tuple[str, ...]
 
     @classmethod
-    def create(cls, paths: Sequence[str | os.PathLike[str]]) -> CACertificates:  # type: ignore[override]
+    def create(cls, paths: Sequence[str | os.PathLike[str]]) -> CACertificates:
         paths = tuple(paths)
         validate.reject_nested(paths, argument="paths", method="with_ca_certificates")
         validate.non_empty(paths, argument="paths", method="with_ca_certificates")
@@ -277,7 +277,7 @@ class Labels(Layer):
     labels: tuple[tuple[str, str], ...]
 
     @classmethod
-    def create(cls, labels: Mapping[str, str]) -> Labels:  # type: ignore[override]
+    def create(cls, labels: Mapping[str, str]) -> Labels:
         if not isinstance(labels, Mapping) or not labels:
             raise SpecError("labels must be a non-empty dict of str to str", argument="labels")
         items = []

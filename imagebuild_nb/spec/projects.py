@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ class UVProject(Layer):
     project_install_mode: InstallMode = "dependencies_only"
 
     @classmethod
-    def create(cls, pyproject: str | os.PathLike[str],  # type: ignore[override]
+    def create(cls, pyproject: str | os.PathLike[str],
                uvlock: str | os.PathLike[str] | None = None, index_url: str | None = None,
                extra_index_urls: Sequence[str] | str | None = (), pre: bool = False,
                extra_args: Sequence[str] | str | None = (), secret_mounts: object = None,
@@ -92,7 +93,7 @@ class PoetryProject(Layer):
     project_install_mode: InstallMode = "dependencies_only"
 
     @classmethod
-    def create(cls, pyproject: str | os.PathLike[str],  # type: ignore[override]
+    def create(cls, pyproject: str | os.PathLike[str],
                poetry_lock: str | os.PathLike[str] | None = None,
                extra_args: Sequence[str] | str | None = (), secret_mounts: object = None,
                project_install_mode: str = "dependencies_only") -> PoetryProject:
@@ -126,7 +127,7 @@ class UVScript(Layer):
     secret_mounts: tuple[SecretMount, ...] = ()
 
     @classmethod
-    def create(cls, script: str | os.PathLike[str],  # type: ignore[override]
+    def create(cls, script: str | os.PathLike[str],
                dependencies: object = None, requires_python: object = None,
                index_url: str | None = None, extra_index_urls: Sequence[str] | str | None = (),
                pre: bool = False, extra_args: Sequence[str] | str | None = (),
@@ -149,10 +150,10 @@ class UVScript(Layer):
 
 def script_metadata(path: Path) -> dict[str, Any]:
     """The script's ``# /// script`` block as TOML data (PEP 723); SpecError when it has none."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10: the tomli dependency (same API)
+        import tomli as tomllib
 
     text = path.read_text(encoding="utf-8", errors="replace")
     blocks = [m for m in _BLOCK_RE.finditer(text) if m.group("type") == "script"]

@@ -100,7 +100,7 @@ class ImageReference:
         """The host to talk to: Docker Hub references go to its API host."""
         if self.registry in (None, DOCKER_HUB, "index.docker.io"):
             return DOCKER_HUB_API_HOST
-        return self.registry  # type: ignore[return-value]
+        return self.registry
 
     @property
     def api_repository(self) -> str:

@@ -144,7 +144,7 @@ def secret_mounts(values: object) -> tuple[SecretMount, ...]:
         return ()
     if isinstance(values, (str, os.PathLike, Mapping)) or not isinstance(values, Iterable):
         values = [values]
-    mounts = tuple(SecretMount.parse(value) for value in values)  # type: ignore[union-attr]
+    mounts = tuple(SecretMount.parse(value) for value in values)
     for mount in mounts:
         mount.validate()
     return mounts
