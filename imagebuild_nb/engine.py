@@ -67,7 +67,7 @@ class _Bound(Generic[T]):
 
     def __init__(self, func: Callable[..., T], engine: ImageBuildEngine) -> None:
         self._func, self._engine = func, engine
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> T:
         return self._func(self._engine, *args, **kwargs)

@@ -58,8 +58,8 @@ class ScriptedRegistry:
         if self.error is not None:
             raise self.error
         digest = self.existing.get(ref)
-        state = "exists" if digest else "missing"
-        return ExistenceResult(ref, state, digest, (), None, "scripted", self.delay)
+        return ExistenceResult(ref, "exists" if digest else "missing", digest, (), None,
+                               "scripted", self.delay)
 
     def invalidate(self, ref: str | None = None) -> int:
         return 0

@@ -34,7 +34,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
 from imagebuild_nb.events import BuildEvent
 
@@ -50,7 +50,7 @@ class BuildContextSource(Protocol):
     The tar must hold the Dockerfile at :attr:`BuildRequest.dockerfile_path`.
     """
 
-    def write_tar(self, stream: BinaryIO) -> None: ...
+    def write_tar(self, stream: IO[bytes]) -> None: ...
 
     def file_list(self) -> list[str]: ...
 

@@ -23,7 +23,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from imagebuild_nb.render.tar import ContextEntry, write_tar
 from imagebuild_nb.spec.files import unreadable
@@ -35,7 +35,7 @@ class InMemoryContext:
 
     files: Mapping[str, bytes | str] = field(default_factory=dict)
 
-    def write_tar(self, stream: BinaryIO) -> None:
+    def write_tar(self, stream: IO[bytes]) -> None:
         write_tar([ContextEntry.generated(name, _bytes(self.files[name]))
                    for name in sorted(self.files)], stream)
 
@@ -78,7 +78,7 @@ class DirectoryContext:
                 raise unreadable(error.filename or folder, error, "context") from error
         return sorted(entries, key=lambda entry: entry.path)
 
-    def write_tar(self, stream: BinaryIO) -> None:
+    def write_tar(self, stream: IO[bytes]) -> None:
         entries = [ContextEntry.generated(self.dockerfile_path, self.dockerfile.encode())]
         entries += [e for e in self._walk() if e.path != self.dockerfile_path]
         write_tar(sorted(entries, key=lambda entry: entry.path), stream)

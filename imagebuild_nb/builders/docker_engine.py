@@ -53,7 +53,7 @@ PING_TIMEOUT = 10.0
 CALL_TIMEOUT = 120.0
 
 
-class CapturingAPIClient(docker.APIClient):  # type: ignore[misc]
+class CapturingAPIClient(docker.APIClient):
     """An APIClient that remembers, per thread, the streaming response it is reading.
 
     Cancelling a build means closing that response: the engine stops a build whose client went

@@ -7,7 +7,7 @@ driver needs (BuildKit or plain) and adapts the context to the builders' tar-wri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
 from imagebuild_nb.builders.target import FORMS, BuildTarget
 from imagebuild_nb.labels import VERSION_LABEL
@@ -23,7 +23,7 @@ class RenderedContext:
 
     context: BuildContext
 
-    def write_tar(self, stream: BinaryIO) -> None:
+    def write_tar(self, stream: IO[bytes]) -> None:
         self.context.write_tar(stream)
 
     def file_list(self) -> list[str]:

@@ -148,7 +148,7 @@ def _abandoned(entry: Path) -> bool:
             return False
         pid, started = int(ours.group(1)), int(ours.group(2))
         now = _start_time(pid)
-        return (entry / _ENDED).exists() or now is None or (started and now != started)
+        return (entry / _ENDED).exists() or now is None or (started != 0 and now != started)
     if _OLD.match(entry.name):  # an earlier version's: only an iidfile, and long unused
         try:
             stale = time.time() - entry.lstat().st_mtime > _OLD_AGE

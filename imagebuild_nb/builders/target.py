@@ -15,7 +15,7 @@ from __future__ import annotations
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO
 
 from imagebuild_nb.builders.base import BuildContextSource, BuildRequest
 from imagebuild_nb.spec.reference import ImageReference
@@ -34,7 +34,7 @@ class PrefixedContext:
     inner: BuildContextSource
     files: Mapping[str, bytes]
 
-    def write_tar(self, stream: BinaryIO) -> None:
+    def write_tar(self, stream: IO[bytes]) -> None:
         for name in sorted(self.files):
             data = self.files[name]
             info = tarfile.TarInfo(name)

@@ -60,7 +60,7 @@ class ExistenceResult:
 
     def summary(self) -> str:
         """One human sentence, e.g. ``exists (sha256:ab12…) at registry``."""
-        text = self.state
+        text: str = self.state
         if self.digest:
             text += f" ({_short(self.digest)})"
         if self.built_from_other_spec:

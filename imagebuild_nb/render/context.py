@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
 from imagebuild_nb.labels import SPEC_HASH_LABEL
 from imagebuild_nb.render import build_ca
@@ -73,7 +73,7 @@ class BuildContext:
     def tar_stream(self) -> TarStream:
         return TarStream(self.entries)
 
-    def write_tar(self, fileobj: BinaryIO) -> int:
+    def write_tar(self, fileobj: IO[bytes]) -> int:
         return write_tar(self.entries, fileobj)
 
     def summary(self) -> dict[str, Any]:

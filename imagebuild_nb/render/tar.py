@@ -25,7 +25,7 @@ import stat
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from imagebuild_nb.beneath import LINK_ERRNOS, open_beneath
 from imagebuild_nb.errors import ImageBuildError
@@ -149,7 +149,7 @@ def iter_tar(entries: Iterable[ContextEntry], chunk_size: int = _CHUNK) -> Itera
     yield bytes(buffer)
 
 
-def write_tar(entries: Iterable[ContextEntry], fileobj: BinaryIO) -> int:
+def write_tar(entries: Iterable[ContextEntry], fileobj: IO[bytes]) -> int:
     """Write the archive to a binary file object; returns the number of bytes written."""
     written = 0
     for chunk in iter_tar(entries):
