@@ -29,10 +29,10 @@ def did_you_mean(message: str, parser: argparse.ArgumentParser) -> str:
         return f"\ndid you mean {close[0]!r}?" if close else ""
     unknown = _UNRECOGNIZED.search(message)
     if unknown:
-        options = {flag for action in _all_actions(parser) for flag in action.option_strings}
+        flags = {flag for action in _all_actions(parser) for flag in action.option_strings}
         hints = []
         for word in unknown.group(1).split():
-            close = difflib.get_close_matches(word.split("=")[0], sorted(options), n=1)
+            close = difflib.get_close_matches(word.split("=")[0], sorted(flags), n=1)
             if close:
                 hints.append(f"did you mean {close[0]!r} for {word!r}?")
         return "\n" + "\n".join(hints) if hints else ""

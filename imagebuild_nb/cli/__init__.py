@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Check and build container images described in Python or "
                                  "as Dockerfiles, locally or on a build service.")
     parser.add_argument("--version", action="version", version=_version())
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=_Parser)
+    # Typed with the base class: the shared parent (common) is a plain ArgumentParser.
+    commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], help=help, description=help,

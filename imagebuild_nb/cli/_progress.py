@@ -33,7 +33,7 @@ from imagebuild_nb.events import (
     PushProgress,
     StepStarted,
 )
-from imagebuild_nb.progress import text
+from imagebuild_nb.progress import plan, text
 from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.progress.view import View
 
@@ -132,7 +132,7 @@ class TerminalProgress:
             return f"  {event.text.rstrip()}"
         if isinstance(event, StepStarted):
             label = progress.label_of(event.number) or str(event.number)
-            return f"[{label}] {text.plain_instruction(event.instruction)}"
+            return f"[{label}] {plan.shown(event.instruction)}"
         if isinstance(event, CacheHit):
             return "  cached"
         if isinstance(event, OutputClipped):

@@ -68,7 +68,7 @@ def imported_top_level(modules: Iterable[str] | None = None) -> set[str]:
     """Top-level names of imported modules (default: this process's ``sys.modules``), without
     the standard library and private names."""
     names = {name.split(".", 1)[0] for name in (sys.modules if modules is None else modules)}
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     return {name for name in names
             if name and not name.startswith("_") and name not in stdlib
             and name not in sys.builtin_module_names and name != "__main__"}

@@ -19,7 +19,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from imagebuild_nb.engine import ImageBuildEngine
-from imagebuild_nb.notebook.widget import ImageBuildWidget, readable
+from imagebuild_nb.notebook.outcome import readable
+from imagebuild_nb.notebook.widget import ImageBuildWidget
 from imagebuild_nb.settings import Settings
 
 

@@ -256,7 +256,7 @@ class ImageBuildMagics(Magics):
             return None
         namespace = self.shell.user_ns if self.shell is not None else {}
         root = re.split(r"[.\[]", text, maxsplit=1)[0]
-        if root not in namespace:
+        if root not in namespace or self.shell is None:
             return None
         try:
             return self.shell.ev(text)

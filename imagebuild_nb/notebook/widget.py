@@ -222,7 +222,7 @@ class ImageBuildWidget(widgets.VBox):
         return f"<ImageBuildWidget {self.uri} [{self._state.status}{digest}]>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        data = super()._repr_mimebundle_(**kwargs)
+        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
         if data is not None:
             data["text/plain"] = self.summary()
         return data

@@ -18,7 +18,7 @@ import html
 import shlex
 from typing import TYPE_CHECKING
 
-from imagebuild_nb.progress import states
+from imagebuild_nb.progress import states as states  # re-exported: views.states is the palette
 from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.progress.text import right_column, sections
 from imagebuild_nb.progress.view import StepView, View

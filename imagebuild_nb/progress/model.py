@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterable
 
 from imagebuild_nb.events import (
     BuildCancelled,
@@ -111,7 +112,7 @@ class Progress:
             elif isinstance(event, BuildCancelled):
                 self._end(event.time, "cancelled")
 
-    def feed_all(self, events: list[BuildEvent] | tuple[BuildEvent, ...]) -> Progress:
+    def feed_all(self, events: Iterable[BuildEvent]) -> Progress:
         for event in events:
             self.feed(event)
         return self
