@@ -12,6 +12,7 @@ comes (dropped connection, ``listen=False``) costs at most ``poll`` seconds, nev
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import tempfile
@@ -109,7 +110,7 @@ class FarmBackend:
     async def stats(self) -> dict[str, int]:
         return await asyncio.to_thread(self.store.counts)
 
-    async def read_events(self, build_id: str, after: int = 0) -> list[str]:
+    async def read_events(self, build_id: str, after: int = 0) -> builtins.list[str]:
         await self.get(build_id)
         rows = await asyncio.to_thread(self.store.events, build_id, after, 10**9)
         return [text for _, text in rows]
@@ -162,7 +163,7 @@ class FarmBackend:
     # -- streams -----------------------------------------------------------------------------
     async def follow(
         self, build_id: str, *, after: int, keepalive: float
-    ) -> AsyncIterator[list[tuple[int, str]] | None]:
+    ) -> AsyncIterator[builtins.list[tuple[int, str]] | None]:
         await self.get(build_id)
         quiet_since = time.monotonic()
         while True:
@@ -197,7 +198,7 @@ class FarmBackend:
                     if not waiters:
                         del self._waiters[build_id]
 
-    async def _read(self, build_id: str, after: int) -> list[tuple[int, str]]:
+    async def _read(self, build_id: str, after: int) -> builtins.list[tuple[int, str]]:
         key = (build_id, after)
         pending = self._reads.get(key)
         if pending is not None:

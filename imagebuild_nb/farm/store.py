@@ -22,6 +22,7 @@ Every replica and every agent reads and writes here; nothing about a build lives
 
 from __future__ import annotations
 
+import builtins
 import json
 import queue
 import time
@@ -303,7 +304,8 @@ class FarmStore:
         conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, build_id))
         return int(seq)
 
-    def events(self, build_id: str, after: int = 0, limit: int = 10_000) -> list[tuple[int, str]]:
+    def events(self, build_id: str, after: int = 0,
+               limit: int = 10_000) -> builtins.list[tuple[int, str]]:
         """Stored events with seq > ``after``, in order: (seq, event JSON)."""
         with self._pool.connection() as conn:
             return [(int(seq), data) for seq, data in conn.execute(
@@ -354,7 +356,7 @@ class FarmStore:
                                (digest,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def prune_contexts(self) -> list[str]:
+    def prune_contexts(self) -> builtins.list[str]:
         """Delete contexts no unfinished build needs and unused for ``context_grace`` s."""
         with self._pool.connection() as conn:
             rows = conn.execute(
@@ -379,7 +381,7 @@ class FarmStore:
         with self._pool.connection() as conn:
             yield conn
 
-    def rows(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def rows(self, query: str, params: Sequence[Any] = ()) -> builtins.list[dict[str, Any]]:
         """Plain rows as dicts (operators' metrics, tests sampling the farm)."""
         with self._pool.connection() as conn:
             with conn.cursor(row_factory=dict_row) as cursor:

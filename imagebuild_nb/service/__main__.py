@@ -4,4 +4,4 @@ the command a Hub-managed service runs (see ``imagebuild_nb.service.hub``)."""
 from imagebuild_nb.service.app import main
 
 if __name__ == "__main__":
-    main()
+    main()  # type: ignore[no-untyped-call]  # traitlets' launch_instance is unannotated

@@ -24,8 +24,11 @@ from typing import Any, Protocol
 
 
 class Owned(Protocol):
-    owner: str | None
-    joined_by: tuple[str, ...]
+    # Read-only members: frozen records (BuildInfo) satisfy them.
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def joined_by(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ FARM_MAINTAIN_INTERVAL = 5.0  # a farm replica's upkeep: expired leases, unused 
 ID = handlers.BUILD_ID
 
 
-class ImageBuildServerApp(ServerApp):  # type: ignore[misc]
+class ImageBuildServerApp(ServerApp):
     """The Jupyter Server under the standalone service: authentication and nothing else of its own.
 
     ``default_services`` is the list jupyter_server loads handlers from; "auth" (login/logout)
@@ -58,7 +58,7 @@ class ImageBuildServerApp(ServerApp):  # type: ignore[misc]
     standalone) and are off here too. Embedded, the user's own ServerApp is used instead.
     """
 
-    default_services = ("auth",)
+    default_services = ("auth",)  # type: ignore[assignment]  # base: its default's 13-tuple
 
     @default("terminals_enabled")
     def _no_terminals(self) -> bool:
@@ -71,7 +71,7 @@ class ImageBuildServerApp(ServerApp):  # type: ignore[misc]
         self.contents_manager.files_handler_class = None
 
 
-class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
+class ImageBuildServiceApp(ExtensionApp):
     """Accepts build submissions, runs them next to a Docker engine, streams their events."""
 
     name = "imagebuild"
@@ -180,7 +180,7 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
 
     def _jupyter_server_config(self) -> dict[str, Any]:
         # Started as a JupyterHub service (standalone only): the Hub's address, prefix and users.
-        config: dict[str, Any] = super()._jupyter_server_config()
+        config: dict[str, Any] = super()._jupyter_server_config()  # type: ignore[no-untyped-call]
         config["ServerApp"].update(hub_server_config())
         return config
 
@@ -253,7 +253,9 @@ class ImageBuildServiceApp(ExtensionApp):  # type: ignore[misc]
         )
 
     def _make_runner(self) -> BuildRunner:
-        runner: BuildRunner = self.runner_class(network_mode=self.network_mode)
+        # klass=object: traitlets types the trait as type[object] (the protocol is not a class).
+        runner: BuildRunner = self.runner_class(  # type: ignore[call-arg,assignment]
+            network_mode=self.network_mode)
         return runner
 
     def initialize_handlers(self) -> None:

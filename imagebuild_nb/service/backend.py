@@ -19,6 +19,7 @@ used); ``upload_dir`` is where a verified upload is staged before ``store_contex
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -71,7 +72,7 @@ class BuildBackend(Protocol):
 
     def follow(
         self, build_id: str, *, after: int, keepalive: float
-    ) -> AsyncIterator[list[tuple[int, str]] | None]: ...
+    ) -> AsyncIterator[builtins.list[tuple[int, str]] | None]: ...
 
     async def read_events(self, build_id: str, after: int = 0) -> Iterable[str]:
         """The stored events with seq > ``after``, in order. May be lazy (read from disk as it
@@ -149,7 +150,7 @@ class LocalBackend:
 
     def follow(
         self, build_id: str, *, after: int, keepalive: float
-    ) -> AsyncIterator[list[tuple[int, str]] | None]:
+    ) -> AsyncIterator[builtins.list[tuple[int, str]] | None]:
         return self.manager.follow(build_id, after=after, keepalive=keepalive)
 
     async def read_events(self, build_id: str, after: int = 0) -> Iterable[str]:

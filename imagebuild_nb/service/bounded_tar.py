@@ -60,7 +60,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
         if self.type == tarfile.GNUTYPE_SPARSE:
             raise RefusedHeaderError(f"archive member {self.name!r} is a GNU sparse file")
         if self.type not in _EXTENDED:
-            return super()._proc_member(tarfile_)
+            return super()._proc_member(tarfile_)  # type: ignore[misc]  # private, no stub
         if self.size > budget.max_header_bytes:
             raise HeaderTooLargeError(
                 f"archive header at offset {self.offset} declares {self.size} bytes; at most "
@@ -74,7 +74,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
                     f"archive has more than {_MAX_CHAIN} extended headers in a row at offset "
                     f"{self.offset}"
                 )
-            return super()._proc_member(tarfile_)
+            return super()._proc_member(tarfile_)  # type: ignore[misc]  # private, no stub
         finally:
             budget.depth -= 1
 
@@ -100,6 +100,7 @@ def open_bounded(fileobj: IO[bytes], *, max_header_bytes: int,
     Iterating it raises ``HeaderTooLargeError`` or ``RefusedHeaderError`` (both ValueErrors)
     before an over-sized or refused header's content is read; a member that comes back carries
     ``sparse`` only if its sparse map was small (callers refuse sparse members)."""
-    cls = type("BoundedTarFile", (_BoundedTarFile,),
-               {"_imagebuild_limits": (max_header_bytes, max_metadata_bytes)})
-    return cls.open(fileobj=fileobj, mode="r:*")  # type: ignore[no-any-return]
+    cls: type[_BoundedTarFile] = type(
+        "BoundedTarFile", (_BoundedTarFile,),
+        {"_imagebuild_limits": (max_header_bytes, max_metadata_bytes)})
+    return cls.open(fileobj=fileobj, mode="r:*")

@@ -44,7 +44,7 @@ CHALLENGE = 'token realm="imagebuild", Bearer realm="imagebuild"'
 BUILD_ID = r"(?P<build_id>[^/]+)"
 
 
-class ServiceHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+class ServiceHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
@@ -131,7 +131,8 @@ class ContextHandler(ServiceHandler):
         # stored): tornado closes a streaming connection refused in prepare(), and a reply sent
         # while the client is still uploading reaches it as a connection reset.
         limit = int(self.service_config["max_upload_bytes"])
-        self.request.connection.set_max_body_size(2 * limit)
+        # Typed as the HTTPConnection interface; the HTTP/1 server's connection has the method.
+        self.request.connection.set_max_body_size(2 * limit)  # type: ignore[union-attr]
         try:
             await super().prepare()
         except web.HTTPError as error:
@@ -179,7 +180,7 @@ class ContextHandler(ServiceHandler):
     async def head(self, digest: str) -> None:
         if isinstance(self._refused, web.HTTPError):
             raise self._refused
-        await self._exists(digest)
+        await self._exists(digest)  # type: ignore[misc]  # @web.authenticated: Awaitable | None
 
     @web.authenticated
     @authorized
@@ -196,7 +197,7 @@ class ContextHandler(ServiceHandler):
             raise self._refused
         if isinstance(self._refused, ArchiveTooLargeError):
             raise web.HTTPError(413, str(self._refused))
-        await self._store(digest)
+        await self._store(digest)  # type: ignore[misc]  # @web.authenticated: Awaitable | None
 
     @web.authenticated
     @authorized

@@ -18,6 +18,7 @@ loop waits rather than piling events up.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
 import itertools
 import json
@@ -261,7 +262,7 @@ class BuildManager:
 
     async def follow(
         self, build_id: str, *, after: int, keepalive: float
-    ) -> AsyncIterator[list[tuple[int, str]] | None]:
+    ) -> AsyncIterator[builtins.list[tuple[int, str]] | None]:
         """Yield batches of (seq, event JSON) with seq > after, then stop after the terminal one.
 
         Yields None when ``keepalive`` seconds pass without events (the caller sends a comment).

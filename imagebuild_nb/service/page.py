@@ -146,7 +146,7 @@ def _state(status: str) -> str:
     return {"succeeded": "built", "running": "building", "queued": "waiting"}.get(status, status)
 
 
-class BuildPageHandler(ExtensionHandlerMixin, JupyterHandler):  # type: ignore[misc]
+class BuildPageHandler(ExtensionHandlerMixin, JupyterHandler):
     auth_resource = AUTH_RESOURCE
 
     @web.authenticated

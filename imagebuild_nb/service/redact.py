@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from imagebuild_nb.events import BuildEvent
 
@@ -38,7 +39,7 @@ class Redactor:
         return value
 
     def event(self, event: BuildEvent) -> BuildEvent:
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}  # field name -> its redacted str or tuple of str
         for spec in dataclasses.fields(event):
             value = getattr(event, spec.name)
             if isinstance(value, str):

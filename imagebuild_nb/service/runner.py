@@ -50,6 +50,8 @@ class BuildRunner(Protocol):
     """Runs one build; see the module docstring for the contract."""
 
     name: str
-    driver: str  # "docker-api" | "buildkit": which Dockerfile form the client should send
+
+    @property  # read-only: an implementation may compute it (EngineRunner asks its builder)
+    def driver(self) -> str: ...  # "docker-api" | "buildkit": the Dockerfile form to send
 
     def run(self, job: BuildJob, cancelled: threading.Event) -> Iterator[BuildEvent]: ...

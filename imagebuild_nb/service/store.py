@@ -17,6 +17,7 @@ Layout below the state directory::
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import os
@@ -126,7 +127,7 @@ class BuildStore:
         params.append(limit)
         return [self._decode(row) for row in self._db.execute(query, params)]
 
-    def unfinished(self) -> list[BuildRecord]:
+    def unfinished(self) -> builtins.list[BuildRecord]:
         rows = self._db.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM builds WHERE status IN (?, ?) ORDER BY created",
             (QUEUED, RUNNING),
@@ -150,7 +151,7 @@ class BuildStore:
             return False
         return True
 
-    def prune_contexts(self, *, unused_for: float, keep: Iterable[str] = ()) -> list[str]:
+    def prune_contexts(self, *, unused_for: float, keep: Iterable[str] = ()) -> builtins.list[str]:
         """Delete uploaded contexts not used for ``unused_for`` seconds, except ``keep``
         (digests); the deleted digests."""
         cutoff = time.time() - unused_for
