@@ -11,7 +11,7 @@ Layout below the state directory::
 >>> import tempfile
 >>> store = BuildStore(Path(tempfile.mkdtemp()))
 >>> record = store.insert(BuildRecord.new(uri="localhost:5001/x:1", context="sha256:" + "0" * 64))
->>> store.get(record.id).status
+>>> store.get(record.id).status.value
 'queued'
 """
 
