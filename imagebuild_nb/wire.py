@@ -148,7 +148,6 @@ class BuildInfo:
     def from_dict(cls, data: Mapping[str, Any]) -> BuildInfo:
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         values = {name: data[name] for name in names if name in data}
-        values["status"] = BuildStatus(values.get("status", "queued"))
         values["log_tail"] = tuple(values.get("log_tail") or ())
         values["joined_by"] = tuple(values.get("joined_by") or ())
         values["links"] = dict(values.get("links") or {})

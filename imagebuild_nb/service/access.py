@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from imagebuild_nb.service.manager import UnknownBuildError
+
+if TYPE_CHECKING:
+    from imagebuild_nb.service.backend import BuildBackend
+    from imagebuild_nb.wire import BuildInfo
 
 
 class Owned(Protocol):
@@ -68,6 +74,15 @@ class Caller:
 
     def may_cancel(self, record: Owned) -> bool:
         return self.sees_all or self.name == record.owner
+
+    async def find(self, backend: BuildBackend, build_id: str) -> BuildInfo | None:
+        """The build when this caller may see it; None for another user's build as for one
+        that never was (an id reveals nothing)."""
+        try:
+            record = await backend.get(build_id)
+        except UnknownBuildError:
+            return None
+        return record if self.may_read(record) else None
 
 
 __all__ = ["Caller"]

@@ -93,8 +93,9 @@ class BuildBackend(Protocol):
 
 
 def info(record: BuildRecord) -> BuildInfo:
-    """A store record as it goes on the wire."""
-    return BuildInfo.from_dict(record.to_dict())
+    """A store record as it goes on the wire: a ``BuildInfo`` already (its ``to_dict`` leaves
+    out what stays inside the service)."""
+    return record
 
 
 class LocalBackend:

@@ -24,7 +24,7 @@ from imagebuild_nb.service.access import Caller
 from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError
 from imagebuild_nb.service.backend import BuildBackend
 from imagebuild_nb.service.existence import check_existence
-from imagebuild_nb.service.manager import MissingContextError, UnknownBuildError
+from imagebuild_nb.service.manager import MissingContextError
 from imagebuild_nb.service.page import log_lines
 from imagebuild_nb.service.submission import (
     DIGEST_RE,
@@ -101,13 +101,9 @@ class ServiceHandler(ExtensionHandlerMixin, APIHandler):
         return Caller.of(self.current_user, self.settings["imagebuild_admin_scope"])
 
     async def find(self, build_id: str) -> wire.BuildInfo:
-        """The build, when the caller may see it: another user's build is as unknown as one
-        that never was (its id reveals nothing)."""
-        try:
-            record = await self.backend.get(build_id)
-        except UnknownBuildError:
-            record = None
-        if record is None or not self.caller.may_read(record):
+        """The build, when the caller may see it (``Caller.find``); 404 otherwise."""
+        record = await self.caller.find(self.backend, build_id)
+        if record is None:
             raise web.HTTPError(404, f"no build with id {build_id}")
         return record
 

@@ -26,7 +26,6 @@ from imagebuild_nb.progress import text
 from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.service.access import Caller
 from imagebuild_nb.service.backend import BuildBackend
-from imagebuild_nb.service.manager import UnknownBuildError
 from imagebuild_nb.wire import BuildInfo
 
 AUTH_RESOURCE = "imagebuild"
@@ -154,11 +153,8 @@ class BuildPageHandler(ExtensionHandlerMixin, JupyterHandler):
     async def get(self, build_id: str) -> None:
         backend: BuildBackend = self.settings["imagebuild_backend"]  # local or a farm replica
         caller = Caller.of(self.current_user, self.settings["imagebuild_admin_scope"])
-        try:
-            record = await backend.get(build_id)
-        except UnknownBuildError:
-            record = None
-        if record is None or not caller.may_read(record):  # another user's: as if unknown
+        record = await caller.find(backend, build_id)  # another user's: as if unknown
+        if record is None:
             raise web.HTTPError(404, f"no build with id {build_id}")
         events = await backend.read_events(build_id)  # lazy: read as the view is fed
         self.set_header("Content-Type", "text/html; charset=utf-8")
