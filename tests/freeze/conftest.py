@@ -4,12 +4,13 @@ reads, for selection rules) and real installs (pip --target, for tags)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import pytest
+
+from tests.support.pip_target import pip_install_target
 
 
 def write_dist(site: Path, name: str, version: str, *, requires: Sequence[str] = (),
@@ -37,12 +38,4 @@ def site(tmp_path: Path) -> Path:
 @pytest.fixture
 def pip_target(tmp_path: Path) -> Callable[..., Path]:
     """``pip install --target`` real wheels from PyPI into a folder of the test's."""
-    target = tmp_path / "target"
-
-    def install(*requirements: str) -> Path:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                        "--disable-pip-version-check", "--target", str(target), *requirements],
-                       check=True, capture_output=True)
-        return target
-
-    return install
+    return partial(pip_install_target, tmp_path / "target")

@@ -4,6 +4,7 @@ usual widget on the real engine, Verify shows the per-module table."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from imagebuild_nb import ImageBuildEngine
 from imagebuild_nb.notebook.freeze_widget import FreezeWidget
 from imagebuild_nb.settings import Settings
+from tests.support.pip_target import pip_install_target
 
 pytestmark = [pytest.mark.engine]
 
@@ -55,15 +57,4 @@ def test_freeze_build_verify_from_the_widget(
 
 @pytest.fixture
 def pip_site(tmp_path: Path) -> Callable[..., Path]:
-    import subprocess
-    import sys
-
-    target = tmp_path / "site"
-
-    def install(*requirements: str) -> Path:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                        "--disable-pip-version-check", "--target", str(target), *requirements],
-                       check=True, capture_output=True)
-        return target
-
-    return install
+    return partial(pip_install_target, tmp_path / "site")

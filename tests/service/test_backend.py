@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import tarfile
 import uuid
 from pathlib import Path
 
@@ -18,20 +16,8 @@ from imagebuild_nb.service.manager import BuildManager, MissingContextError, Unk
 from imagebuild_nb.service.store import BuildStore
 from imagebuild_nb.service.submission import Submission
 from imagebuild_nb.wire import BuildStatus
+from tests.support.context_tar import context_tar
 from tests.support.services import BUSYBOX_IMAGE
-
-
-def context_tar(dockerfile: str) -> tuple[bytes, str]:
-    import hashlib
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        data = dockerfile.encode()
-        member = tarfile.TarInfo("Dockerfile")
-        member.size = len(data)
-        tar.addfile(member, io.BytesIO(data))
-    raw = buffer.getvalue()
-    return raw, "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 @pytest.mark.engine

@@ -8,9 +8,6 @@ The same rules through a real JupyterHub, its users and kernels are in tests/hub
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from imagebuild_nb.service.manager import BuildManager
 from imagebuild_nb.service.runner import BuildJob
 from imagebuild_nb.service.store import BuildStore
 from imagebuild_nb.service.submission import Submission, UserLimitError
+from tests.support.context_tar import context_tar
 
 
 class GatedRunner:
@@ -52,14 +50,8 @@ class GatedRunner:
 
 
 def _context(store: BuildStore) -> str:
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as archive:
-        info = tarfile.TarInfo("Dockerfile")
-        body = b"FROM scratch\n"
-        info.size = len(body)
-        archive.addfile(info, io.BytesIO(body))
-    digest = "sha256:" + hashlib.sha256(data.getvalue()).hexdigest()
-    store.context_path(digest).write_bytes(data.getvalue())
+    raw, digest = context_tar("FROM scratch\n")
+    store.context_path(digest).write_bytes(raw)
     return digest
 
 

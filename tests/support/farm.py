@@ -3,14 +3,11 @@ to put contexts and builds into the farm's database directly."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +15,7 @@ from pathlib import Path
 from imagebuild_nb.farm.affinity import family
 from imagebuild_nb.farm.store import FarmStore
 from imagebuild_nb.wire import BuildInfo
-
-
-def context_tar(dockerfile: str) -> tuple[bytes, str]:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        data = dockerfile.encode()
-        member = tarfile.TarInfo("Dockerfile")
-        member.size = len(data)
-        tar.addfile(member, io.BytesIO(data))
-    raw = buffer.getvalue()
-    return raw, "sha256:" + hashlib.sha256(raw).hexdigest()
+from tests.support.context_tar import context_tar
 
 
 def submit(store: FarmStore, uri: str, dockerfile: str, *, push: bool = True) -> BuildInfo:
