@@ -157,11 +157,17 @@ def finished_script(view: View) -> str:
     if not view.finished:
         return ""
     text = json.dumps(f"{_MARK.get(view.status, '')} {view.header}".strip())
+    # Several builds may end while the user is away: each shows its mark over the page's own
+    # title (kept once, on window), and coming back restores that title, not another mark.
     return ("<script>(() => { if (!document.hidden && document.hasFocus()) return;"
-            f"const text = {text}, title = document.title; document.title = text + ' · ' + title;"
-            "const back = () => { if (!document.hidden) { document.title = title;"
-            "document.removeEventListener('visibilitychange', back); } };"
-            "document.addEventListener('visibilitychange', back); window.addEventListener("
-            "'focus', () => { document.title = title; }, {once: true});"
+            f"const text = {text}, w = window;"
+            "if (w.imagebuildTitle === undefined) w.imagebuildTitle = document.title;"
+            "document.title = text + ' · ' + w.imagebuildTitle;"
+            "const back = () => { if (document.hidden || w.imagebuildTitle === undefined) return;"
+            "document.title = w.imagebuildTitle; delete w.imagebuildTitle;"
+            "document.removeEventListener('visibilitychange', back);"
+            "window.removeEventListener('focus', back); };"
+            "document.addEventListener('visibilitychange', back);"
+            "window.addEventListener('focus', back);"
             "if (window.Notification && Notification.permission === 'granted') {"
             "new Notification('imagebuild', {body: text}); } })();</script>")
