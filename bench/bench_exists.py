@@ -20,12 +20,12 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass

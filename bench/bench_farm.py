@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_service import quantiles, quantiles_ms  # noqa: E402
+
 from imagebuild_nb.builders import BuildRequest, InMemoryContext  # noqa: E402
-from imagebuild_nb.builders.remote import RemoteBuildClient  # noqa: E402
 from tests.service.conftest import ServiceProcess  # noqa: E402
 from tests.support.farm import AgentProcess  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402

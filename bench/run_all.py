@@ -315,7 +315,7 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "nproc": _run_text(["nproc"]),
         "memory": memory,
-        "load": "%.2f %.2f %.2f" % os.getloadavg(),
+        "load": " ".join(f"{load:.2f}" for load in os.getloadavg()),
         "python": platform.python_version(),
         "docker": _run_text(["docker", "version", "--format", "{{.Server.Version}}"]),
         "commit": commit + (" (+ uncommitted changes)" if dirty not in ("", "?") else ""),
@@ -474,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     for bench in chosen:
         run(bench, args.quick, results)
         print(f"== {bench.name}: {bench.status} ({bench.seconds:.0f} s)", flush=True)
-    load_after = "%.2f %.2f %.2f" % os.getloadavg()
+    load_after = " ".join(f"{load:.2f}" for load in os.getloadavg())
     text = report(chosen, before, load_after, args.quick, results)
     args.report.write_text(text + "\n")
     shutil.copy(args.report, results / "REPORT.md")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from imagebuild_nb.build import DryRun, ImageBuild
 from imagebuild_nb.checkers import ExistenceChecker, ExistenceResult
+from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.errors import (
     BuildCancelledError,
     BuilderUnavailableError,
@@ -17,7 +18,6 @@ from imagebuild_nb.errors import (
     ServiceError,
     SpecError,
 )
-from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.render import BuildContext
 from imagebuild_nb.spec.convert import as_image
 from imagebuild_nb.spec.image import Image

@@ -42,13 +42,13 @@ from imagebuild_nb.builders.base import Builder, ExistenceCheck, SubmittingBuild
 from imagebuild_nb.builders.own_store import ChecksOwnStore
 from imagebuild_nb.builders.select import get_builder
 from imagebuild_nb.builders.target import BuildTarget
-from imagebuild_nb.spec.reference import ImageReference
 from imagebuild_nb.errors import ImageBuildError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildFinished, BuildStarted, LogLine
 from imagebuild_nb.plan import BuildPlan
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.singleflight import SingleFlight
 from imagebuild_nb.spec.convert import ImageLike
+from imagebuild_nb.spec.reference import ImageReference
 from imagebuild_nb.spec.secrets import remote_secrets, resolve, scrub, secret_values
 
 log = logging.getLogger(__name__)

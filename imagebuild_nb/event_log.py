@@ -101,7 +101,7 @@ class EventLog:
                 stop = bisect_right(self._batch_seqs, last_on_disk)
                 ends = [*self._batch_offsets[first + 1:], self._size]
                 batches = [(offset, end - offset) for offset, end
-                           in zip(self._batch_offsets[first:stop], ends)]
+                           in zip(self._batch_offsets[first:stop], ends, strict=False)]
             spool = self._spool
         return _replay(spool, batches, after, last_on_disk, recent)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagebuild_nb.builders.base import Builder, BuildContextSource, BuildRequest
+from imagebuild_nb.builders.base import BuildContextSource, Builder, BuildRequest
 from imagebuild_nb.builders.context import DirectoryContext, InMemoryContext
 
 __all__ = [

@@ -10,9 +10,9 @@ import contextlib
 import gc
 import logging
 import os
-import warnings
 import socket
 import threading
+import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -23,8 +23,7 @@ import requests
 import urllib3
 from docker.context import ContextAPI
 
-from imagebuild_nb.builders import engine_auth
-from imagebuild_nb.builders import leftovers
+from imagebuild_nb.builders import engine_auth, leftovers
 from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.errors import BuilderUnavailableError, RegistryAuthError
 from imagebuild_nb.events import (

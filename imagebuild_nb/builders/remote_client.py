@@ -37,8 +37,8 @@ from imagebuild_nb.builders.base import BuildRequest
 from imagebuild_nb.builders.hub_discovery import NOT_CONFIGURED_HINT, ServiceEndpoint, find_service
 from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, ServiceError
 from imagebuild_nb.events import BuildEvent, is_terminal
-from imagebuild_nb.wire import BuildStatus, parse_sse, paths
 from imagebuild_nb.settings import Settings
+from imagebuild_nb.wire import BuildStatus, parse_sse, paths
 
 log = logging.getLogger(__name__)
 

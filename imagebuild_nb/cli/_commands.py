@@ -16,6 +16,7 @@ from imagebuild_nb.errors import BuildFailedError, ImageBuildError, SpecError
 from imagebuild_nb.progress.follow import Interrupted, follow
 from imagebuild_nb.settings import Settings
 
+
 def settings_from(args: Any) -> Settings:
     """``IMAGEBUILD_NB_*`` settings with the command line's options on top."""
     ca_files = tuple(getattr(args, "ca_file", ()) or ())
@@ -52,8 +53,8 @@ def check(args: Any, out: Output) -> int:
             results = list(pool.map(lambda item: _check_one(engine, item), named))
     finally:
         engine.close()
-    rows = [{"spec": item.label, **result.to_dict()} for item, result in zip(named, results)]
-    out.emit({"results": rows}, "\n".join(_check_line(item, r) for item, r in zip(named, results)))
+    rows = [{"spec": item.label, **result.to_dict()} for item, result in zip(named, results, strict=True)]
+    out.emit({"results": rows}, "\n".join(_check_line(item, r) for item, r in zip(named, results, strict=True)))
     return _check_code(results)
 
 

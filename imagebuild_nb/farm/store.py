@@ -393,7 +393,7 @@ class FarmStore:
 
 def _info(conn: psycopg.Connection[Any], row: Sequence[Any]) -> BuildInfo:
     names = [name.strip() for name in _INFO_COLUMNS.split(",")]
-    values = dict(zip(names, row))
+    values = dict(zip(names, row, strict=True))
     values["status"] = BuildStatus(values["status"])
     values["log_tail"] = tuple(values["log_tail"] or ())
     values["joined_by"] = tuple(values["joined_by"] or ())

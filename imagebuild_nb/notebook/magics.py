@@ -12,7 +12,6 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.display import display
 from traitlets import Enum, Int, List, Unicode
 
 from imagebuild_nb.errors import ImageBuildError

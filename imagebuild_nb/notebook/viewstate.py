@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from imagebuild_nb.events import (
     BuildCancelled,
@@ -103,10 +103,10 @@ class Failure:
     lines: tuple[str, ...] = ()
 
 
-Message = Union[
-    BuildEvent, CheckStarted, CheckDone, BuildRequested, BuildSubmitted, DryRunReady,
-    BuildSettled, CancelRequested, Problem,
-]
+Message = (
+    BuildEvent | CheckStarted | CheckDone | BuildRequested | BuildSubmitted | DryRunReady
+    | BuildSettled | CancelRequested | Problem
+)
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,10 @@ from imagebuild_nb.events import (
     PushProgress,
     StepStarted,
 )
-from imagebuild_nb.terminal_text import collapse_cr, strip_ansi
 from imagebuild_nb.progress.plan import StepPlan, shown
 from imagebuild_nb.progress.rows import Lane, Row, row_label
 from imagebuild_nb.progress.view import Failure, PlatformView, StepView, View, header, lane_summary
+from imagebuild_nb.terminal_text import collapse_cr, strip_ansi
 
 # A platform in a step's stage (BuildKit's stage names cannot hold a slash), and the lines the
 # per-platform builder (builders/platforms.py) writes between platforms and before the index.

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import httpx
 
@@ -47,7 +47,7 @@ class _Lookup:
     host: str
 
 
-_Step = Union[httpx.Request, _Lookup]
+_Step = httpx.Request | _Lookup
 _Flow = Generator[_Step, Any, None]
 
 

@@ -142,7 +142,7 @@ def build_context(image: Image, *, buildkit: bool = True,
     mounted_ca = bool(extra_ca) and buildkit
     if mounted_ca:  # bind-mounted into each RUN step, never copied: not in the image or tag
         entries += build_ca.context_entries(extra_ca, image)
-    for index, (layer, files) in enumerate(zip(image.layers, snap.layer_files)):
+    for index, (layer, files) in enumerate(zip(image.layers, snap.layer_files, strict=True)):
         prefix = f"layers/{index}"
         if isinstance(layer, L.CACertificates):
             files = tuple(_renamed(files, [f"{k}.crt" for k in range(len(files))]))
@@ -165,7 +165,7 @@ def build_context(image: Image, *, buildkit: bool = True,
 
 def _renamed(entries: Any, names: list[str]) -> list[TreeEntry]:
     return [TreeEntry(name, e.kind, e.source, e.size, False, e.digest) for e, name in
-            zip(entries, names)]
+            zip(entries, names, strict=True)]
 
 
 def _dockerfile_context(base: DockerfileBase, snap: Snapshot,

@@ -16,7 +16,6 @@ from imagebuild_nb.render import build_ca as build_ca_mounts
 from imagebuild_nb.render import installers as I
 from imagebuild_nb.render.quoting import (
     dockerfile_string,
-    env_pair,
     json_array,
     path_word,
     run_instruction,

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 
 from imagebuild_nb.errors import SpecError
 
-
 # A line break ends a Dockerfile instruction whatever the quoting around it (the parser splits
 # lines before it reads quotes), so no rendered word may hold one.
 _LINE_BREAKS = ("\n", "\r", "\0")

@@ -189,7 +189,7 @@ def _check_tree(members: list[_Member], kinds: dict[str, str], limits: ArchiveLi
     previous: list[str] = []
     for parts in paths:
         common = 0
-        for mine, theirs in zip(parts, previous):
+        for mine, theirs in zip(parts, previous, strict=False):
             if mine != theirs:
                 break
             common += 1
@@ -286,7 +286,7 @@ class _Folders:
 
     def open(self, parts: list[str]) -> int:
         common = 0
-        for mine, wanted in zip(self._names, parts):
+        for mine, wanted in zip(self._names, parts, strict=False):
             if mine != wanted:
                 break
             common += 1

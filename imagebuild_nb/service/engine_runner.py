@@ -22,7 +22,6 @@ from imagebuild_nb.service.runner import BuildJob
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.reference import ImageReference
 
-
 MAX_DOCKERFILE_BYTES = 1024**2
 
 

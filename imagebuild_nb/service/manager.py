@@ -52,8 +52,12 @@ from imagebuild_nb.service.store import (
     BuildRecord,
     BuildStore,
 )
-from imagebuild_nb.service.submission import Submission, SubmissionError, UserLimitError
-from imagebuild_nb.service.submission import user_limit_message
+from imagebuild_nb.service.submission import (
+    Submission,
+    SubmissionError,
+    UserLimitError,
+    user_limit_message,
+)
 from imagebuild_nb.service.uploads import remove_partial_uploads
 
 log = logging.getLogger(__name__)

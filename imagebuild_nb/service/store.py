@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from imagebuild_nb.wire import ALL_STATUSES, TERMINAL_STATUSES, BuildInfo
+from imagebuild_nb.wire import ALL_STATUSES, BuildInfo
+from imagebuild_nb.wire import TERMINAL_STATUSES as TERMINAL_STATUSES  # re-exported
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = ALL_STATUSES
 
@@ -191,7 +192,7 @@ class BuildStore:
 
     @staticmethod
     def _decode(row: tuple[Any, ...]) -> BuildRecord:
-        values = dict(zip(_COLUMNS, row))
+        values = dict(zip(_COLUMNS, row, strict=True))
         for name in _JSON_COLUMNS:
             if values[name] is not None:
                 values[name] = json.loads(values[name])

@@ -11,7 +11,7 @@ SpecError: builtins.str is not an image spec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from imagebuild_nb.errors import SpecError
 from imagebuild_nb.spec.image import Image
@@ -19,7 +19,7 @@ from imagebuild_nb.spec.image import Image
 if TYPE_CHECKING:
     import flyte
 
-    ImageLike = Union[Image, flyte.Image]
+    ImageLike = Image | flyte.Image
 else:
     ImageLike = Any
 

@@ -24,7 +24,8 @@ def _facts(image: Image) -> tuple[str, list[str], str]:
     except ImageBuildError as error:  # a file vanished: show the problem, never raise in repr
         uri = dockerfile = f"<unavailable: {error.message}>"
     base = image.base.to_dict()
-    layers = [_describe_layer(dict(base))] + [_describe_layer(l.to_dict()) for l in image.layers]
+    layers = [_describe_layer(dict(base))] + [_describe_layer(layer.to_dict())
+                                              for layer in image.layers]
     return uri, layers, dockerfile
 
 

@@ -30,8 +30,8 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from imagebuild_nb.errors import SpecError
 from imagebuild_nb.spec.ignore import DEFAULT_JUNK, IgnoreRules
@@ -240,7 +240,7 @@ def _digest_all(pending: list[_Pending]) -> list[TreeEntry]:
         for i in misses:
             digests[i] = file_digest(pending[i][1], pending[i][2])
     return [TreeEntry(rel, "file", path, st.st_size, bool(st.st_mode & 0o111), digest)
-            for (rel, path, st), digest in zip(pending, digests)]
+            for (rel, path, st), digest in zip(pending, digests, strict=True)]
 
 
 def _check_links(entries: list[TreeEntry], argument: str) -> None:

@@ -158,22 +158,24 @@ def _docker_lines(layer: Any, notes: list[str]) -> list[L.Layer]:
 
 
 _HANDLERS: dict[str, Callable[[Any, list[str]], list[L.Layer]]] = {
-    "AptPackages": lambda l, n: [L.AptPackages.create(tuple(l.packages),
-                                                      _secrets(l.secret_mounts))],
-    "Commands": lambda l, n: [L.Commands.create(tuple(l.commands), _secrets(l.secret_mounts))],
+    "AptPackages": lambda layer, n: [L.AptPackages.create(tuple(layer.packages),
+                                                          _secrets(layer.secret_mounts))],
+    "Commands": lambda layer, n: [L.Commands.create(tuple(layer.commands),
+                                                    _secrets(layer.secret_mounts))],
     "PipPackages": _pip_packages,
     "Requirements": _requirements,
-    "Env": lambda l, n: [L.EnvVars.create(dict(l.env_vars))] if l.env_vars else [],
-    "WorkDir": lambda l, n: [L.Workdir.create(l.workdir)],
+    "Env": lambda layer, n: [L.EnvVars.create(dict(layer.env_vars))] if layer.env_vars else [],
+    "WorkDir": lambda layer, n: [L.Workdir.create(layer.workdir)],
     "CopyConfig": _copy,
-    "DockerIgnore": lambda l, n: [L.DockerIgnore.create(os.fspath(l.path))],
+    "DockerIgnore": lambda layer, n: [L.DockerIgnore.create(os.fspath(layer.path))],
     "_DockerLines": _docker_lines,
-    "UVProject": lambda l, n: [UVProject.create(
-        l.pyproject, l.uvlock, project_install_mode=l.project_install_mode, **_pip(l))],
-    "PoetryProject": lambda l, n: [PoetryProject.create(
-        l.pyproject, l.poetry_lock, shlex.split(l.extra_args or ""), _secrets(l.secret_mounts),
-        l.project_install_mode)],
-    "UVScript": lambda l, n: [UVScript.create(l.script, **_pip(l))],
+    "UVProject": lambda layer, n: [UVProject.create(
+        layer.pyproject, layer.uvlock, project_install_mode=layer.project_install_mode,
+        **_pip(layer))],
+    "PoetryProject": lambda layer, n: [PoetryProject.create(
+        layer.pyproject, layer.poetry_lock, shlex.split(layer.extra_args or ""),
+        _secrets(layer.secret_mounts), layer.project_install_mode)],
+    "UVScript": lambda layer, n: [UVScript.create(layer.script, **_pip(layer))],
 }
 
 _UNSUPPORTED = {
