@@ -3,7 +3,8 @@
 The seed's API, usable on the class (default settings) or on an instance (its own settings)::
 
     from imagebuild_nb import Image, ImageBuildEngine
-    img = Image.from_debian_base(name="analysis", registry="localhost:5001").with_pip_packages("six")
+    img = (Image.from_debian_base(name="analysis", registry="localhost:5001")
+           .with_pip_packages("six"))
     ImageBuildEngine.image_exists(img)        # URI when it exists, None when missing
     build = ImageBuildEngine.build(img)        # builds and pushes only when needed
     build.status, build.digest                 # ('built', 'sha256:...') or ('exists', ...)

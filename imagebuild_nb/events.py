@@ -60,7 +60,8 @@ class BuildStarted(BuildEvent):
     uri: str
     builder: str
     driver: str = ""
-    reason: str = ""  # why a build happens ("missing", "force", "latest tag", "existence unknown: ...")
+    # Why a build happens ("missing", "force", "latest tag", "existence unknown: ...").
+    reason: str = ""
     # The Dockerfile being built, so views can number the user's steps and fold the engine's own.
     dockerfile: str = ""
 

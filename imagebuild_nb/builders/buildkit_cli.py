@@ -6,9 +6,11 @@ The CLI is found by capability, not by name: ``docker buildx`` when the plug-in 
 else a CLI whose classic ``build`` speaks BuildKit (``DOCKER_BUILDKIT=1``, docker 18.09-22.x).
 Newer CLIs without buildx refuse BuildKit and are skipped. Pushing goes through the Engine API.
 
->>> BuildKitCliBuilder(Cli("/usr/bin/docker", "classic")).command(
+>>> command = BuildKitCliBuilder(Cli("/usr/bin/docker", "classic")).command(
 ...     BuildRequest(dockerfile="", context=InMemoryContext({}), tags=("demo:1",)))
-['/usr/bin/docker', 'build', '--progress=plain', '-f', 'Dockerfile', '--iidfile', '<iidfile>', '-t', 'demo:1', '-']
+>>> command  # doctest: +NORMALIZE_WHITESPACE
+['/usr/bin/docker', 'build', '--progress=plain', '-f', 'Dockerfile', '--iidfile', '<iidfile>',
+ '-t', 'demo:1', '-']
 """
 
 from __future__ import annotations

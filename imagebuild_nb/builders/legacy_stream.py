@@ -43,7 +43,8 @@ class LegacyStreamParser:
             self.error = str(record.get("error") or detail.get("message") or "build failed")
             match = _EXIT_CODE.search(self.error)
             code = detail.get("code")
-            self.exit_code = int(match.group(1)) if match else (code if isinstance(code, int) else None)
+            self.exit_code = (int(match.group(1)) if match
+                              else (code if isinstance(code, int) else None))
             return
         aux = record.get("aux")
         if isinstance(aux, dict) and "ID" in aux:

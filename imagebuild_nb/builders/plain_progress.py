@@ -89,7 +89,8 @@ class PlainProgressParser:
             if line.strip() and line.strip() != "------":
                 self.trailer.append(readable(line))
                 if self.error is None and line.startswith(("error:", "ERROR:", "failed to")):
-                    self.error = line.split(":", 1)[1].strip() if line.startswith(("error:", "ERROR:")) else line
+                    self.error = (line.split(":", 1)[1].strip()
+                                  if line.startswith(("error:", "ERROR:")) else line)
                 yield LogLine(text=line, stream="system")
             return
         vid, rest = match.group(1), match.group(2)

@@ -18,9 +18,11 @@ request, events, cancel, errors and result as the Docker builders:
 Docker engine on the same machine.
 
 >>> from imagebuild_nb.builders.context import InMemoryContext
->>> PodmanBuilder("podman").command(BuildRequest(dockerfile="", context=InMemoryContext({}),
-...     tags=("demo:1",)), "/ctx", "/iid")
-['podman', 'build', '--layers', '--force-rm', '-f', '/ctx/Dockerfile', '--iidfile', '/iid', '-t', 'demo:1', '/ctx']
+>>> command = PodmanBuilder("podman").command(BuildRequest(dockerfile="",
+...     context=InMemoryContext({}), tags=("demo:1",)), "/ctx", "/iid")
+>>> command  # doctest: +NORMALIZE_WHITESPACE
+['podman', 'build', '--layers', '--force-rm', '-f', '/ctx/Dockerfile', '--iidfile', '/iid',
+ '-t', 'demo:1', '/ctx']
 """
 
 from __future__ import annotations

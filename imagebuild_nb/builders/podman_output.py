@@ -17,7 +17,8 @@ With ``--platform a,b`` podman builds each platform in turn and says so with a
 ['step']
 >>> [(e.text, e.step) for e in p.feed("hi")]
 [('hi', 2)]
->>> list(p.feed('Error: building at STEP "RUN exit 3": while running runtime: exit status 3'))[0].text
+>>> line = 'Error: building at STEP "RUN exit 3": while running runtime: exit status 3'
+>>> list(p.feed(line))[0].text
 'Error: building at STEP "RUN exit 3": while running runtime: exit status 3'
 >>> p.failed_step, p.exit_code
 ('RUN exit 3', 3)

@@ -14,7 +14,8 @@ Where the service is comes from :func:`~imagebuild_nb.builders.hub_discovery.fin
 >>> run.url                                                              # doctest: +SKIP
 'http://127.0.0.1:8890/imagebuild/builds/4f1c2a9b0d3e5f67'
 >>> for event in client.events(run.id): ...                              # doctest: +SKIP
->>> RemoteBuildClient.from_settings(settings).wait(run.id)["status"]     # a new process # doctest: +SKIP
+>>> again = RemoteBuildClient.from_settings(settings)  # a new process    # doctest: +SKIP
+>>> again.wait(run.id)["status"]                                         # doctest: +SKIP
 'succeeded'
 """
 

@@ -73,4 +73,5 @@ def spec_hash_verdict(
         return True, None
     if found is None:
         return False, f"the image has no {SPEC_HASH_LABEL} label: it was not built from this spec"
-    return False, f"built from a different spec ({SPEC_HASH_LABEL}={found}, this spec is {spec_hash})"
+    return False, (f"built from a different spec ({SPEC_HASH_LABEL}={found}, "
+                   f"this spec is {spec_hash})")

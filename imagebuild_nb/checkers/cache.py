@@ -30,7 +30,8 @@ class ResultCache:
         self._entries: dict[_Key, tuple[ExistenceResult, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, reference: str, spec_hash: str | None, platform: str | None) -> ExistenceResult | None:
+    def get(self, reference: str, spec_hash: str | None,
+            platform: str | None) -> ExistenceResult | None:
         key = (reference, spec_hash, platform)
         with self._lock:
             entry = self._entries.get(key)

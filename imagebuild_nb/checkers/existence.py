@@ -44,8 +44,10 @@ class ExistenceChecker:
 
     >>> checker = ExistenceChecker()
     >>> checker.check("localhost:5001/library/busybox:latest")  # doctest: +SKIP
-    <ExistenceResult exists localhost:5001/library/busybox:latest sha256:2e9a633075dd (registry, 1.9 ms)>
-    >>> [r.state for r in checker.check_many(["localhost:5001/a:1", "local-only:2"])]  # doctest: +SKIP
+    <ExistenceResult exists localhost:5001/library/busybox:latest sha256:2e9a633075dd
+     (registry, 1.9 ms)>
+    >>> results = checker.check_many(["localhost:5001/a:1", "local-only:2"])  # doctest: +SKIP
+    >>> [r.state for r in results]  # doctest: +SKIP
     ['missing', 'missing']
     >>> checker.close()
 
@@ -70,8 +72,8 @@ class ExistenceChecker:
         self._background = BackgroundLoop()
         self._cache = ResultCache(self.settings.existence_cache_ttl)
         self._registry: RegistryChecker | None = None
-        factory = docker_client_factory or partial(docker.from_env,
-                                                   timeout=max(1, int(self.settings.registry_timeout)))
+        factory = docker_client_factory or partial(
+            docker.from_env, timeout=max(1, int(self.settings.registry_timeout)))
         self._local = LocalEngineChecker(factory)
         # A checker dropped without close() (engines are cheap to make in a notebook) still
         # closes its connections when collected, instead of leaking sockets until exit.

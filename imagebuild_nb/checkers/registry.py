@@ -38,8 +38,10 @@ class RegistryChecker:
     """Checks references that name a registry, over one shared :class:`RegistryClient`.
 
     >>> checker = RegistryChecker(RegistryClient())
-    >>> await checker.check(ImageReference.parse("localhost:5001/library/busybox:latest"))  # doctest: +SKIP
-    <ExistenceResult exists localhost:5001/library/busybox:latest sha256:2e9a633075dd (registry, 1.2 ms)>
+    >>> reference = ImageReference.parse("localhost:5001/library/busybox:latest")  # doctest: +SKIP
+    >>> await checker.check(reference)  # doctest: +SKIP +NORMALIZE_WHITESPACE
+    <ExistenceResult exists localhost:5001/library/busybox:latest sha256:2e9a633075dd
+     (registry, 1.2 ms)>
     """
 
     name = "registry"

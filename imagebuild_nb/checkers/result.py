@@ -93,7 +93,8 @@ class ExistenceResult:
         muted = views.states.muted()
         rows = [f"<code>{html.escape(self.reference)}</code>"]
         if self.digest:
-            rows.append(f'<code title="{html.escape(self.digest)}">{html.escape(_short(self.digest))}</code>')
+            rows.append(f'<code title="{html.escape(self.digest)}">'
+                        f'{html.escape(_short(self.digest))}</code>')
         if self.platforms:
             rows.append(html.escape(", ".join(self.platforms)))
         details = " &middot; ".join(rows)

@@ -53,8 +53,9 @@ def check(args: Any, out: Output) -> int:
             results = list(pool.map(lambda item: _check_one(engine, item), named))
     finally:
         engine.close()
-    rows = [{"spec": item.label, **result.to_dict()} for item, result in zip(named, results, strict=True)]
-    out.emit({"results": rows}, "\n".join(_check_line(item, r) for item, r in zip(named, results, strict=True)))
+    pairs = list(zip(named, results, strict=True))
+    rows = [{"spec": item.label, **result.to_dict()} for item, result in pairs]
+    out.emit({"results": rows}, "\n".join(_check_line(item, r) for item, r in pairs))
     return _check_code(results)
 
 

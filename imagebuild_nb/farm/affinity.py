@@ -37,7 +37,8 @@ def score(family_name: str, engine: str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def choose(family_name: str, engines: Iterable[str], *, last_engine: str | None = None) -> str | None:
+def choose(family_name: str, engines: Iterable[str], *,
+           last_engine: str | None = None) -> str | None:
     """The engine for ``family_name`` among the alive ``engines`` (None when there is none)."""
     alive = sorted(set(engines))
     if last_engine is not None and last_engine in alive:

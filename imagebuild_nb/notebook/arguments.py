@@ -35,8 +35,9 @@ Cell magic (the cell body is a Dockerfile; context = the notebook's folder unles
   %%imagebuild exists --name NAME [--registry R] [--tag T] [--context DIR]
 
 Every command returns a result object: ``r = %imagebuild build img`` keeps it (a failed build
-too: ``r.status``, ``r.logs``), a trailing ``;`` hides it. Settings: ``%config ImageBuildMagics`` lists them (default builder, registry,
-base-image mirror, network mode, extra CA files, unknown-existence policy, remote service).
+too: ``r.status``, ``r.logs``), a trailing ``;`` hides it. Settings: ``%config ImageBuildMagics``
+lists them (default builder, registry, base-image mirror, network mode, extra CA files,
+unknown-existence policy, remote service).
 """
 
 

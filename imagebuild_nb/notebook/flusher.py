@@ -26,7 +26,8 @@ from collections.abc import Callable
 class Flusher:
     """Call ``flush`` periodically while there is work; ``flush`` returns True to keep ticking."""
 
-    def __init__(self, flush: Callable[[], bool], *, interval: float = 0.25, name: str = "") -> None:
+    def __init__(self, flush: Callable[[], bool], *, interval: float = 0.25,
+                 name: str = "") -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.interval = interval

@@ -89,7 +89,8 @@ class LogPager(widgets.VBox):
                 head += f" · {store.dropped} lines past the size cap were dropped"
         self._link(store, name)
         self.page_view.value = (
-            f'<div class="imagebuild-pagehead" style="color: {states.muted()}">{html.escape(head)}</div>'
+            f'<div class="imagebuild-pagehead" style="color: {states.muted()}">'
+            f'{html.escape(head)}</div>'
             '<pre class="imagebuild-page" style="max-height: 30em; overflow: auto; margin: 0; '
             f'font-size: 12px">{html.escape(chr(10).join(_numbered(numbered)))}</pre>')
 

@@ -35,7 +35,8 @@ class ImageBuildMagics(Magics):
     registry = Unicode(None, allow_none=True, config=True,
                        help="Registry for images that name none; unset keeps them in the engine.")
     base_image_mirror = Unicode(None, allow_none=True, config=True,
-                                help="Registry mirror for default base images, e.g. localhost:5001.")
+                                help="Registry mirror for default base images, "
+                                     "e.g. localhost:5001.")
     network_mode = Unicode(None, allow_none=True, config=True,
                            help="Network for RUN steps, e.g. 'host'.")
     extra_ca_files = List(Unicode(), default_value=None, allow_none=True, config=True,
@@ -225,7 +226,8 @@ class ImageBuildMagics(Magics):
             return from_flyte(value)  # a flyte.Image: the same image, as ours
         kind = f"{type(value).__module__}.{type(value).__qualname__}"
         raise UsageError(f"{text!r} is a {kind}, not an imagebuild_nb.Image or flyte.Image; "
-                         "create one with Image.from_debian_base(...) or Image.from_dockerfile(...)")
+                         "create one with Image.from_debian_base(...) or "
+                         "Image.from_dockerfile(...)")
 
     def _require_image(self, target: Any, text: str) -> Any:
         from imagebuild_nb import Image

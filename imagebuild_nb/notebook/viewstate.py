@@ -30,8 +30,8 @@ from imagebuild_nb.events import (
 )
 
 Status = Literal[
-    "not-checked", "unknown", "checking", "exists", "missing", "building", "built", "failed", "cancelled",
-    "dry-run",
+    "not-checked", "unknown", "checking", "exists", "missing", "building", "built", "failed",
+    "cancelled", "dry-run",
 ]
 BUSY: frozenset[str] = frozenset({"checking", "building"})
 
@@ -205,7 +205,8 @@ def _settled(state: ViewState, message: BuildSettled) -> ViewState:
     if message.status == "failed":
         return replace(state, status="failed", ended_at=ended, cancelling=False,
                        failure=state.failure or Failure(message.message or "build failed"))
-    status: Status = message.status if message.status in ("built", "exists", "cancelled") else "unknown"  # type: ignore[assignment]
+    status: Status = (message.status  # type: ignore[assignment]
+                      if message.status in ("built", "exists", "cancelled") else "unknown")
     return replace(state, status=status, digest=message.digest or state.digest, ended_at=ended,
                    detail=message.message or state.detail, cancelling=False)
 

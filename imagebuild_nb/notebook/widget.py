@@ -185,7 +185,8 @@ class ImageBuildWidget(widgets.VBox):
                 self._drain(limit=max(1, self._queue.qsize()))
                 now = time.monotonic()
                 settled = not self._state.busy and self._idle.is_set()
-                if self._interval is None or settled or now - self._last_render >= self._interval * 0.9:
+                if (self._interval is None or settled
+                        or now - self._last_render >= self._interval * 0.9):
                     self._last_render = now
                     self._render()
             except Exception as error:  # noqa: BLE001 - a bug must show up, not kill the widget

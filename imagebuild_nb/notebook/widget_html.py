@@ -68,8 +68,9 @@ def details(state: ViewState, *, steps_shown: bool = False) -> str:
     if state.detail and state.status not in ("failed",):
         out.append(f'<div class="imagebuild-detail">{html.escape(state.detail)}</div>')
     if state.problem:
-        out.append(f'<pre class="imagebuild-problem" style="color: {states.colour("failed")}; white-space: '
-                   f'pre-wrap; margin: 2px 0; {_MONO}">{html.escape(state.problem)}</pre>')
+        out.append(f'<pre class="imagebuild-problem" style="color: {states.colour("failed")}; '
+                   f'white-space: pre-wrap; margin: 2px 0; {_MONO}">'
+                   f'{html.escape(state.problem)}</pre>')
     if state.failure is not None:
         failure = state.failure
         where = f" at step {html.escape(failure.step)}" if failure.step else ""
@@ -84,7 +85,8 @@ def details(state: ViewState, *, steps_shown: bool = False) -> str:
         out.append(f"<div>Dockerfile (dry run, nothing built){summary}:</div>")
         out.append(_pre(state.dockerfile, "imagebuild-dockerfile"))
     if state.clipped:
-        out.append(f'<div style="color: {states.colour("unknown")}">the builder clipped part of the output '
+        out.append(f'<div style="color: {states.colour("unknown")}">'
+                   f"the builder clipped part of the output "
                    f"({state.clipped}×): this log is incomplete</div>")
     if state.run_url:
         url = html.escape(state.run_url, quote=True)
@@ -116,7 +118,8 @@ def log_box(lines: Sequence[str], *, lines_total: int, max_bytes: int = 32_000,
     return (f'<div class="imagebuild-loghead" style="color: {states.muted()}; {_MONO}">'
             f"{html.escape(head)}</div>"
             '<div class="imagebuild-log" style="max-height: 18em; overflow-y: auto; display: '
-            "flex; flex-direction: column-reverse; border: 1px solid var(--jp-border-color2, #e0e0e0); "
+            "flex; flex-direction: column-reverse; "
+            "border: 1px solid var(--jp-border-color2, #e0e0e0); "
             'border-radius: 3px; background: var(--jp-layout-color1, #fff)">'
             # flex: none, or the flex item shrinks to the box and column-reverse cannot anchor
             f'<pre style="flex: none; margin: 0; padding: 4px; white-space: pre-wrap; {_MONO}">'

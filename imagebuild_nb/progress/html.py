@@ -26,7 +26,8 @@ from imagebuild_nb.progress.view import StepView, View
 if TYPE_CHECKING:
     from imagebuild_nb.build import ImageBuild
 
-MONO = "font-family: var(--jp-code-font-family, monospace); font-size: var(--jp-code-font-size, 13px);"
+MONO = ("font-family: var(--jp-code-font-family, monospace); "
+        "font-size: var(--jp-code-font-size, 13px);")
 _TEXT = "color: var(--jp-content-font-color1, rgba(0, 0, 0, 0.87));"
 _BORDER = "var(--jp-border-color2, #e0e0e0)"
 

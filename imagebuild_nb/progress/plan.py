@@ -14,8 +14,10 @@ stage. :meth:`StepPlan.locate` tells, from a builder's ``n/m``, which instructio
 [('FROM', False), ('RUN', True), ('ENV', True), ('RUN', False), ('LABEL', True)]
 >>> plan.locate(4, 5)  # the legacy builder's step 4/5 is the user's step 2 of 2
 PlannedStep(user_number=2, user_total=2, internal=False, instruction='RUN pip install six')
->>> plan.locate(2, 3)  # BuildKit's 2/3 (no ENV or LABEL vertices) is our venv step
-PlannedStep(user_number=None, user_total=2, internal=True, instruction='RUN [ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv')
+>>> venv = plan.locate(2, 3)  # BuildKit's 2/3 (no ENV or LABEL vertices) is our venv step
+>>> venv  # doctest: +NORMALIZE_WHITESPACE
+PlannedStep(user_number=None, user_total=2, internal=True,
+            instruction='RUN [ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv')
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ class InternalMarker:
     """Recognises the engine's own instructions in order (some depend on the one before).
 
     >>> marker = InternalMarker()
-    >>> [marker.is_internal(t) for t in ("FROM x", "RUN make", 'LABEL "io.imagebuild-nb.spec-hash"="1"')]
+    >>> [marker.is_internal(t)
+    ...  for t in ("FROM x", "RUN make", 'LABEL "io.imagebuild-nb.spec-hash"="1"')]
     [False, False, True]
     """
 

@@ -85,7 +85,9 @@ class RegistryAuth(httpx.Auth):
 
     # -- drivers: the same flow, with credential lookups done inline or in a worker thread ----
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         flow = self._flow(request)
         reply: Any = None
         while True:
@@ -112,7 +114,8 @@ class RegistryAuth(httpx.Auth):
             if isinstance(step, _Lookup):
                 cached = self._cached_credential(step.host)
                 # Helpers are processes: keep them off the event loop.
-                reply = cached[0] if cached else await asyncio.to_thread(self._credential, step.host)
+                reply = (cached[0] if cached
+                         else await asyncio.to_thread(self._credential, step.host))
             else:
                 reply = yield step
                 await reply.aread()
@@ -176,7 +179,8 @@ class RegistryAuth(httpx.Auth):
     ) -> Generator[_Step, Any, str | None]:
         realm = challenge.realm
         if not realm or not realm.startswith(("https://", "http://")):
-            raise RegistryAuthError(f"the registry's Bearer challenge has no usable realm: {realm!r}")
+            raise RegistryAuthError(
+                f"the registry's Bearer challenge has no usable realm: {realm!r}")
         principal = (credential.username or "<token>") if credential else ""
         key = TokenKey(realm, challenge.service, scope, principal)
         cached = None if fresh else self.tokens.get(key)
@@ -257,6 +261,8 @@ def _scope_for(path: str) -> str | None:
 def _detail(response: httpx.Response) -> str:
     try:
         errors = response.json().get("errors") or []
-        return ": " + "; ".join(str(e.get("message") or e.get("code")) for e in errors) if errors else ""
+        if not errors:
+            return ""
+        return ": " + "; ".join(str(e.get("message") or e.get("code")) for e in errors)
     except (ValueError, AttributeError, json.JSONDecodeError):
         return ""

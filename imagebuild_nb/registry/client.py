@@ -15,9 +15,11 @@ status and the OCI error code. Transport failures raise ``httpx`` exceptions unc
 >>> import asyncio
 >>> async def main():
 ...     async with RegistryClient() as client:
-...         return await client.head_manifest(ImageReference.parse("localhost:5001/library/busybox:latest"))
->>> asyncio.run(main())  # doctest: +SKIP
-ManifestHead(digest='sha256:...', media_type='application/vnd.docker.distribution.manifest.v2+json', size=527)
+...         reference = ImageReference.parse("localhost:5001/library/busybox:latest")
+...         return await client.head_manifest(reference)
+>>> asyncio.run(main())  # doctest: +SKIP +NORMALIZE_WHITESPACE
+ManifestHead(digest='sha256:...',
+             media_type='application/vnd.docker.distribution.manifest.v2+json', size=527)
 """
 
 from __future__ import annotations
@@ -255,7 +257,8 @@ class RegistryClient:
         detail = f": {message}" if message else ""
         if status in (401, 403):
             raise RegistryAuthError(
-                f"{ref.registry_host} denied access to {ref.api_repository} (HTTP {status}{detail})",
+                f"{ref.registry_host} denied access to {ref.api_repository} "
+                f"(HTTP {status}{detail})",
                 reference=str(ref), status_code=status, code=code,
                 hint="check the credentials for this registry (docker login / DOCKER_CONFIG)",
             )

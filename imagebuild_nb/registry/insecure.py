@@ -80,7 +80,8 @@ class InsecureRegistries:
         except FileNotFoundError:
             return cls()
         except OSError as error:  # e.g. not readable by this user: dockerd's own business
-            log.warning("cannot read the Docker daemon config %s (%s); ignoring it", location, error)
+            log.warning("cannot read the Docker daemon config %s (%s); ignoring it",
+                        location, error)
             return cls()
         if not text.strip():
             return cls()

@@ -4,8 +4,9 @@ Layout of the tar for a spec-built image (no user file can collide with ``Docker
 
     Dockerfile
     layers/<index>/...        the files of layer <index> (source folder contents, a file, ...)
-    build-ca/bundle.crt       BuildKit: the CA bundle mounted into RUN steps (Settings.extra_ca_files;
-    build-ca/apt.conf         not part of the image or its identity, see render.build_ca)
+    build-ca/bundle.crt       BuildKit: the CA bundle mounted into RUN steps
+    build-ca/apt.conf         (Settings.extra_ca_files; not part of the image or its identity,
+                              see render.build_ca)
 
 For ``Image.from_dockerfile`` the user's (filtered) context is the tar root, so their COPY
 lines work unchanged, and the Dockerfile (with the spec-hash LABEL appended) is added under

@@ -11,7 +11,8 @@ one identity: the token's holder, who owns every build, as before.
 
 >>> from imagebuild_nb.wire import BuildInfo
 >>> alice = Caller(name="alice")
->>> record = BuildInfo.from_dict({"id": "b1", "uri": "r/x:1", "owner": "bob", "joined_by": ["alice"]})
+>>> record = BuildInfo.from_dict({"id": "b1", "uri": "r/x:1", "owner": "bob",
+...                               "joined_by": ["alice"]})
 >>> alice.may_read(record), alice.may_cancel(record), Caller.shared().may_cancel(record)
 (True, False, True)
 """

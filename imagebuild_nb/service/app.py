@@ -3,7 +3,8 @@
 Standalone, on a host with a Docker engine (binds to 127.0.0.1 unless ``--ip`` says otherwise)::
 
     jupyter imagebuild --port 8890 --IdentityProvider.token=$TOKEN \\
-        --ImageBuildServiceApp.state_dir=/var/lib/imagebuild --ImageBuildServiceApp.max_concurrent_builds=2
+        --ImageBuildServiceApp.state_dir=/var/lib/imagebuild \\
+        --ImageBuildServiceApp.max_concurrent_builds=2
 
 Standalone, the service is all the server serves: ``ImageBuildServerApp`` turns off Jupyter
 Server's own services (kernels, contents, files, terminals, sessions, ...), so its token opens the

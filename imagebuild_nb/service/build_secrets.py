@@ -7,9 +7,9 @@ looks each name up in its own configuration (``ImageBuildServiceApp.build_secret
 does not have is refused at submission. Only names are ever stored; the values are read by the
 docker CLI itself, and kept in the service's memory only to scrub them from logs.
 
-The name a client sends (:func:`imagebuild_nb.spec.secrets.remote_name`): an environment variable secret's variable name
-(``"GITHUB_PAT"``), a file secret's file name (``"/home/me/deploy_key"`` -> ``"deploy_key"``),
-a flyte secret's ``group_key``.
+The name a client sends (:func:`imagebuild_nb.spec.secrets.remote_name`): an environment
+variable secret's variable name (``"GITHUB_PAT"``), a file secret's file name
+(``"/home/me/deploy_key"`` -> ``"deploy_key"``), a flyte secret's ``group_key``.
 
 >>> secrets = ServiceSecrets.from_config({"GITHUB_PAT": {"env": "SERVICE_PAT"}})
 >>> secrets.missing({"env-GITHUB_PAT-0123456789ab": "GITHUB_PAT", "x": "NPM_TOKEN"})
@@ -81,7 +81,8 @@ class ServiceSecrets:
             if env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
                 raise SecretConfigError(f"build_secrets[{name!r}]: {env!r} is not a variable name")
             if file is not None and not os.path.isabs(file):
-                raise SecretConfigError(f"build_secrets[{name!r}]: {file!r} is not an absolute path")
+                raise SecretConfigError(
+                    f"build_secrets[{name!r}]: {file!r} is not an absolute path")
             entries[name] = ServiceSecret(env=env, file=file)
         return cls(entries)
 

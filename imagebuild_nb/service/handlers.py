@@ -239,7 +239,8 @@ class BuildsHandler(ServiceHandler):
             raise web.HTTPError(400, str(error)) from None
         except MissingContextError:
             raise web.HTTPError(
-                409, "the build context was not uploaded: PUT it to /imagebuild/api/contexts/<digest>"
+                409,
+                "the build context was not uploaded: PUT it to /imagebuild/api/contexts/<digest>",
             ) from None
         data = self.record_json(record)
         data["deduplicated"] = deduplicated

@@ -122,7 +122,8 @@ class BuildStore:
             query += " AND status = ?"
             params.append(status)
         if visible_to is not None:
-            query += " AND (owner = ? OR EXISTS (SELECT 1 FROM json_each(joined_by) WHERE value = ?))"
+            query += (" AND (owner = ?"
+                      " OR EXISTS (SELECT 1 FROM json_each(joined_by) WHERE value = ?))")
             params += [visible_to, visible_to]
         query += " ORDER BY created DESC LIMIT ?"
         params.append(limit)

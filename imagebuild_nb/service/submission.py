@@ -57,7 +57,8 @@ def parse_json_body(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
 objects and arrays may nest at most 32 levels
     """
     too_deep = SubmissionError(
-        f"the body is nested too deeply: JSON objects and arrays may nest at most {max_depth} levels"
+        "the body is nested too deeply: "
+        f"JSON objects and arrays may nest at most {max_depth} levels"
     )
     try:
         data = json.loads(body or b"null")

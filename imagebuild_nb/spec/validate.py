@@ -91,8 +91,8 @@ def pip_requirement(spec: object) -> str:
         raise SpecError(
             f"packages: {text!r} is not a valid requirement",
             argument="packages",
-            hint="use PEP 508 requirements such as 'pandas==2.2.3', 'six', 'uvicorn[standard]>=0.30'"
-            " or 'pkg @ https://host/pkg.whl'",
+            hint="use PEP 508 requirements such as 'pandas==2.2.3', 'six', "
+            "'uvicorn[standard]>=0.30' or 'pkg @ https://host/pkg.whl'",
         )
     return text
 
@@ -183,7 +183,8 @@ def image_path(value: object, *, argument: str, absolute: bool = False) -> str:
     if bad:
         raise SpecError(f"{argument}={text!r} contains characters not allowed in an image path: "
                         f"{''.join(bad)!r}", argument=argument,
-                        hint="use plain path characters (letters, digits, '/', '.', '_', '-', spaces)")
+                        hint="use plain path characters "
+                             "(letters, digits, '/', '.', '_', '-', spaces)")
     if ".." in text.split("/"):
         raise SpecError(f"{argument}={text!r} points outside the image root", argument=argument,
                         hint="give a path without '..' components, e.g. '/app/src'")

@@ -18,7 +18,8 @@ def _imagebuild_nb_autoload() -> None:
     except Exception as error:  # never break the kernel's start-up
         import warnings
 
-        warnings.warn(f"imagebuild-nb: could not load the %imagebuild magics: {error}", stacklevel=1)
+        warnings.warn(f"imagebuild-nb: could not load the %imagebuild magics: {error}",
+                      stacklevel=1)
 
 
 _imagebuild_nb_autoload()
