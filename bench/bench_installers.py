@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-installers-") as tmp:
         src = Path(tmp, "src")
         src.mkdir()
-        (src / "model.py").write_text("THRESHOLD = 0.5\n\ndef predict(x):\n    return x > THRESHOLD\n")
+        (src / "model.py").write_text(
+            "THRESHOLD = 0.5\n\ndef predict(x):\n    return x > THRESHOLD\n")
         uv_engine = ImageBuildEngine(settings("uv", ca))
         pip_engine = ImageBuildEngine(settings("pip", ca))
         name = f"bench/installers-{marker}"
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         pip_build, pip_total = timed_build(pip_engine, spec(src, f"{name}-pip", marker, None))
         uv_install, pip_install = install_seconds(uv_build), install_seconds(pip_build)
 
-        (src / "model.py").write_text("THRESHOLD = 0.6\n\ndef predict(x):\n    return x > THRESHOLD\n")
+        (src / "model.py").write_text(
+            "THRESHOLD = 0.6\n\ndef predict(x):\n    return x > THRESHOLD\n")
         edit_build, edit_total = timed_build(uv_engine, spec(src, name, marker, REGISTRY))
         check = subprocess.run([DOCKER, "run", "--rm", edit_build.uri, "python", "-c",
                                 "import sys; sys.path.insert(0, '/app'); import model, pandas, "

@@ -65,8 +65,8 @@ def main() -> None:
             times = [build_once(engine, builder, platform, args.loop) for _ in range(args.repeat)]
             key = f"{builder} {'+'.join(p.split('/')[1] for p in platform)}"
             figures[key] = statistics.median(times)
-            print(f"{key:28} median {figures[key]:6.2f} s  ({', '.join(f'{t:.2f}' for t in times)})",
-                  flush=True)
+            each = ", ".join(f"{t:.2f}" for t in times)
+            print(f"{key:28} median {figures[key]:6.2f} s  ({each})", flush=True)
     finally:
         engine.close()
         subprocess.run(["podman", "--root", str(store / "root"), "--runroot", str(store / "run"),

@@ -55,7 +55,8 @@ class Source:
         def run():
             deadline = None if self.cap is None else time.monotonic() + self.cap
             for i in range(self.n):
-                callback(LogLine(text=f"\x1b[32m#{i} RUN step output: compiling module_{i % 977}.c -O2\x1b[0m"))
+                callback(LogLine(text=f"\x1b[32m#{i} RUN step output: "
+                                      f"compiling module_{i % 977}.c -O2\x1b[0m"))
                 self.delivered = i + 1
                 if deadline is not None and i % 64 == 0 and time.monotonic() > deadline:
                     break
@@ -104,11 +105,12 @@ class Delivered:  # counts what the scripted builder handed to the real ImageBui
 def lines(request):
     for i in range({lines}):
         Delivered.delivered = i + 1
-        yield LogLine(text=f"\\x1b[32m#{{i}} RUN step output: compiling module_{{i % 977}}.c -O2\\x1b[0m")
+        yield LogLine(text=f"\\x1b[32m#{{i}} RUN step output: "
+                           f"compiling module_{{i % 977}}.c -O2\\x1b[0m")
 
 registry = ScriptedRegistry()
-engine = ImageBuildEngine(Settings(), builders={{"local": ScriptedBuilder(lines, registry=registry)}},
-                          checker=registry)
+builder = ScriptedBuilder(lines, registry=registry)
+engine = ImageBuildEngine(Settings(), builders={{"local": builder}}, checker=registry)
 img = Image.from_base("localhost:5001/bench/base:1", name="bench/log").with_commands(["make"])
 w = ImageBuildWidget(img, engine=engine)
 display(w)

@@ -126,7 +126,8 @@ def service_rows(data: dict[str, Any], _: str) -> list[Row]:
                             note=f"p95 {item['p95_ms']:.1f} ms"))
     for item in data.get("delivery", []):
         clients = f"{item['clients']} SSE client" + ("s" if item["clients"] > 1 else "")
-        rows.append(Row(f"build service: event delivery to {clients} at once, median", item["median_ms"], none, None, "ms",
+        rows.append(Row(f"build service: event delivery to {clients} at once, median",
+                        item["median_ms"], none, None, "ms",
                         note=f"p95 {item['p95_ms']:.1f} ms; each client got "
                              f"{item['min_events']}..{item['max_events']} events"))
     if "dedup" in data:
