@@ -62,7 +62,8 @@ def make_registry(tmp_path: Path) -> Iterator[Callable[..., Registry]]:
 
     with ExitStack() as stack:
 
-        def start(*, credentials: tuple[str, str] | None = None, extra_config: str = "") -> Registry:
+        def start(*, credentials: tuple[str, str] | None = None,
+                  extra_config: str = "") -> Registry:
             workdir = tmp_path / f"registry-{uuid.uuid4().hex[:8]}"
             return stack.enter_context(
                 throwaway_registry(workdir, credentials=credentials, extra_config=extra_config)
@@ -73,14 +74,16 @@ def make_registry(tmp_path: Path) -> Iterator[Callable[..., Registry]]:
 
 @pytest.fixture
 def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    """Point DOCKER_CONFIG at a temp dir holding the given credentials: ``docker_config({host: (u, p)})``."""
+    """Point DOCKER_CONFIG at a temp dir holding the given credentials:
+    ``docker_config({host: (u, p)})``."""
 
     def write(auths: dict[str, tuple[str, str]]) -> Path:
         directory = write_docker_config(tmp_path / f"docker-config-{uuid.uuid4().hex[:6]}", auths)
         monkeypatch.setenv("DOCKER_CONFIG", str(directory))
         return directory
 
-    monkeypatch.setenv("DOCKER_CONFIG", str(write_docker_config(tmp_path / "docker-config-empty", {})))
+    empty = write_docker_config(tmp_path / "docker-config-empty", {})
+    monkeypatch.setenv("DOCKER_CONFIG", str(empty))
     return write
 
 
@@ -109,7 +112,8 @@ def _require_image(client: docker.DockerClient, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def ca_bundle() -> Path:
-    """The host's CA bundle: builds need it to reach PyPI/Debian through the TLS-inspecting proxy."""
+    """The host's CA bundle: builds need it to reach PyPI/Debian through the TLS-inspecting
+    proxy."""
     for candidate in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
         if candidate and Path(candidate).is_file():
             return Path(candidate)

@@ -112,8 +112,9 @@ def test_usage_errors_exit_2_with_a_json_error(tmp_path: Path, monkeypatch: pyte
             "test/usage", "true")  # the images.py some of the cases name
     (tmp_path / "broken.py").write_text("import no_such_module_for_imagebuild\n")
     # A few through the console script; the rest in-process (the same main(), no start-up cost).
-    for args, result in zip(USAGE_ERRORS, imagebuild_all(*(("--json", *args)
-                                                           for args in USAGE_ERRORS[:3]))):
+    by_script = USAGE_ERRORS[:3]
+    results = imagebuild_all(*(("--json", *args) for args in by_script))
+    for args, result in zip(by_script, results, strict=True):
         assert result.code == 2 and result.json()["exit_code"] == 2, (args, result.stderr)
     monkeypatch.chdir(tmp_path)
     for args in USAGE_ERRORS[3:]:
@@ -158,7 +159,8 @@ def test_check_unknown_when_the_registry_does_not_answer(tmp_path: Path) -> None
     spec = _module(tmp_path, "localhost:5001/library/busybox:latest", host, "test/unknown", "true")
     result, as_json = imagebuild_all(("check", f"{spec}:image"),
                                      ("--json", "check", f"{host}/x:1"))
-    assert result.code == 4 and result.stdout.startswith("unknown ") and "unreachable" in result.stdout
+    assert (result.code == 4 and result.stdout.startswith("unknown ")
+            and "unreachable" in result.stdout)
     document = as_json.json()
     assert document["exit_code"] == 4 and document["results"][0]["state"] == "unknown"
 
@@ -306,12 +308,12 @@ def test_sigint_cancels_the_build_exits_130_and_leaves_no_container(
     assert not docker_client.images.list(name=f"test/sigint-{marker[:8]}")
 
 
-# -- real tier: the build service -------------------------------------------------------------------
+# -- real tier: the build service ------------------------------------------------------------------
 
 @pytest.mark.engine
 @pytest.mark.registry
 def test_remote_build_status_logs_and_cancel_by_id(
-        start_service: Callable[..., ServiceProcess], tmp_path: Path, busybox_base: str,
+        start_service: Callable[..., ServiceProcess], tmp_path: Path, busybox_base: str,  # noqa: F811 -- fixture
         plain_registry: Registry, unique_name: str, remove_images: list[str]) -> None:
     service = start_service()
     env = {"IMAGEBUILD_NB_REMOTE_URL": service.url, "IMAGEBUILD_NB_REMOTE_TOKEN": service.token}

@@ -62,7 +62,8 @@ CASES = [
     Case("examples/image/reuse_venv.py: .with_env_vars({'UV_PYTHON': ...})",
          lambda d: _named(BB, "reuse-venv").with_env_vars({"UV_PYTHON": "/app/venv/bin/python"}),
          (("echo $UV_PYTHON", "/app/venv/bin/python"),)),
-    Case("examples/byoi_guide/GUIDE.md: .with_commands([...]).with_env_vars({'PYTHONPATH': '/app'})",
+    Case("examples/byoi_guide/GUIDE.md: "
+         ".with_commands([...]).with_env_vars({'PYTHONPATH': '/app'})",
          lambda d: _named(BB, "byoi").with_commands(["mkdir -p /opt/venv/bin"])
          .with_env_vars({"PYTHONPATH": "/app"}),
          (("echo $PYTHONPATH; ls -d /opt/venv/bin", "/app\n/opt/venv/bin"),)),

@@ -19,7 +19,6 @@ import pytest
 
 from imagebuild_nb import ImageBuildEngine, as_image
 from imagebuild_nb.settings import Settings
-from tests.support.services import MIRRORED_BUSYBOX
 
 pytestmark = [pytest.mark.engine]
 

@@ -25,7 +25,8 @@ def _build(client: docker.DockerClient, dockerfile: str, tag: str) -> str:
     return tag
 
 
-def _push(client: docker.DockerClient, name: str, tag: str, auth: dict[str, str] | None = None) -> list[dict]:
+def _push(client: docker.DockerClient, name: str, tag: str,
+          auth: dict[str, str] | None = None) -> list[dict]:
     return list(client.api.push(name, tag=tag, stream=True, decode=True, auth_config=auth))
 
 

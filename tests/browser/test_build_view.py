@@ -46,7 +46,9 @@ CONTRAST_JS = """
     for (const layer of layers.reverse()) base = over(layer, base);
     return base;
   }
-  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const channel = v => {
+    v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
   const luminance = c => 0.2126 * channel(c[0]) + 0.7152 * channel(c[1]) + 0.0722 * channel(c[2]);
   return elements.map(element => {
     const bg = background(element);

@@ -26,7 +26,8 @@ def widget_cell(base: str, name: str, commands: list[str], driver: str) -> str:
 from imagebuild_nb import Image, ImageBuildWidget
 from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.settings import Settings
-img = Image.from_base({base!r}, name={name!r}, registry="localhost:5001").with_commands({commands!r})
+img = (Image.from_base({base!r}, name={name!r}, registry="localhost:5001")
+       .with_commands({commands!r}))
 engine = ImageBuildEngine(Settings.from_env(network_mode="host", local_driver={driver!r}))
 w = ImageBuildWidget(img, engine=engine)
 w
@@ -41,7 +42,8 @@ def log_text_js(needle: str) -> str:
 def test_check_build_check(page: Any, lab: Lab, busybox_base: str, unique_name: str,
                            remove_images: list[str]) -> None:
     # A unique command: a RUN step cached from an earlier run would print nothing.
-    commands = [f"echo run-{uuid.uuid4().hex}; for i in $(seq 1 30); do echo line-$i; sleep 0.1; done"]
+    commands = [f"echo run-{uuid.uuid4().hex}; "
+                "for i in $(seq 1 30); do echo line-$i; sleep 0.1; done"]
     open_and_run(page, lab, [widget_cell(busybox_base, unique_name, commands, "auto")])
     widget = page.locator(".imagebuild-widget")
     widget.wait_for()

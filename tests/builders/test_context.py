@@ -126,7 +126,7 @@ def image_files(client: docker.DockerClient, uri: str, under: str) -> dict[str, 
 @pytest.mark.engine
 @pytest.mark.slow
 def test_local_and_remote_builds_of_one_tag_have_the_same_files(
-    start_service: Callable[..., ServiceProcess], busybox_base: str, tmp_path: Path,
+    start_service: Callable[..., ServiceProcess], busybox_base: str, tmp_path: Path,  # noqa: F811 -- fixture
     docker_client: docker.DockerClient, remove_images: list[str], unique_name: str,
 ) -> None:
     folder = linked_folder(tmp_path / "src")

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from imagebuild_nb.builders import InMemoryContext
+from imagebuild_nb.builders import InMemoryContext, docker_engine
 from imagebuild_nb.builders.buildkit_cli import BuildKitCliBuilder, Cli
 from imagebuild_nb.builders.docker_api import DockerApiBuilder
-from imagebuild_nb.builders import docker_engine
 from imagebuild_nb.builders.target import BuildTarget
 from imagebuild_nb.engine import ImageBuildEngine
 from imagebuild_nb.errors import BuilderUnavailableError

@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from imagebuild_nb.builders.hub_discovery import ServiceEndpoint, find_service, in_hub
 from imagebuild_nb.builders.remote_client import RemoteBuildClient, _join
 from imagebuild_nb.engine import ImageBuildEngine
-from imagebuild_nb.errors import BuilderUnavailableError, ServiceError, SpecError
+from imagebuild_nb.errors import BuilderUnavailableError, SpecError
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.image import Image
 from tests.support.scripted_http import ScriptedRequest, ScriptedServer, scripted_server

@@ -141,8 +141,9 @@ def test_cancel_stops_podman_and_leaves_no_container(
             cancel.set()
     assert isinstance(events[-1], BuildCancelled)
     assert _containers(podman) == []
-    listed = subprocess.run([*podman.base(), "images", "-q", f"localhost/test/podman-cancel:{marker[:12]}"],
-                            capture_output=True, text=True, timeout=60, check=True)
+    listed = subprocess.run(
+        [*podman.base(), "images", "-q", f"localhost/test/podman-cancel:{marker[:12]}"],
+        capture_output=True, text=True, timeout=60, check=True)
     assert listed.stdout.strip() == ""
 
 

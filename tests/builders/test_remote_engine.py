@@ -35,7 +35,7 @@ def test_engine_with_unreachable_service_says_so_before_anything_else(busybox_ba
 @pytest.mark.engine
 @pytest.mark.registry
 def test_engine_builds_remotely_and_reports_the_pushed_digest(
-    start_service: Callable[..., ServiceProcess], plain_registry: Registry, busybox_base: str,
+    start_service: Callable[..., ServiceProcess], plain_registry: Registry, busybox_base: str,  # noqa: F811 -- fixture
     unique_name: str, remove_images: list[str],
 ) -> None:
     service = start_service()  # the default runner: the service host's local builder
@@ -53,13 +53,14 @@ def test_engine_builds_remotely_and_reports_the_pushed_digest(
 @pytest.mark.engine
 @pytest.mark.registry
 def test_no_wait_returns_the_run_at_once_with_its_page_and_cancel_stops_it(
-    start_service: Callable[..., ServiceProcess], plain_registry: Registry, busybox_base: str,
+    start_service: Callable[..., ServiceProcess], plain_registry: Registry, busybox_base: str,  # noqa: F811 -- fixture
     unique_name: str,
 ) -> None:
     service = start_service()
     settings = Settings(remote_url=service.url, remote_token=service.token)
     image = Image.from_base(busybox_base, name=unique_name, registry=plain_registry.host
-                            ).with_commands([f"echo started-$((6*7))-{unique_name[-8:]} && sleep 120"])
+                            ).with_commands(
+                                [f"echo started-$((6*7))-{unique_name[-8:]} && sleep 120"])
     began = time.monotonic()
     build = ImageBuildEngine(settings).build(image, builder="remote", wait=False)
     assert time.monotonic() - began < 10
@@ -84,15 +85,17 @@ def test_no_wait_returns_the_run_at_once_with_its_page_and_cancel_stops_it(
 @pytest.mark.engine
 @pytest.mark.registry
 def test_existence_through_the_service_uses_the_service_credentials(
-    start_service: Callable[..., ServiceProcess], auth_registry: Registry, busybox_base: str,
+    start_service: Callable[..., ServiceProcess], auth_registry: Registry, busybox_base: str,  # noqa: F811 -- fixture
     unique_name: str, remove_images: list[str], docker_config: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
     docker_config({})  # this kernel has no credentials for the Basic-auth registry
     service_config = write_docker_config(
-        tmp_path / "service-config", {auth_registry.host: (auth_registry.username, auth_registry.password)})
+        tmp_path / "service-config",
+        {auth_registry.host: (auth_registry.username, auth_registry.password)})
     service = start_service(env={"DOCKER_CONFIG": str(service_config)})
-    settings = Settings(remote_url=service.url, remote_token=service.token, default_builder="remote")
+    settings = Settings(remote_url=service.url, remote_token=service.token,
+                        default_builder="remote")
     image = Image.from_base(busybox_base, name=unique_name, registry=auth_registry.host
                             ).with_commands(["echo pushed with the credentials of the service"])
     remove_images.append(image.uri)
@@ -110,7 +113,7 @@ def test_existence_through_the_service_uses_the_service_credentials(
 @pytest.mark.engine
 @pytest.mark.registry
 def test_a_failing_remote_build_raises_with_step_exit_code_and_tail_like_a_local_one(
-    start_service: Callable[..., ServiceProcess], plain_registry: Registry, busybox_base: str,
+    start_service: Callable[..., ServiceProcess], plain_registry: Registry, busybox_base: str,  # noqa: F811 -- fixture
     unique_name: str,
 ) -> None:
     service = start_service()  # the service host's default driver, as the local build below
@@ -118,14 +121,14 @@ def test_a_failing_remote_build_raises_with_step_exit_code_and_tail_like_a_local
     image = Image.from_base(busybox_base, name=unique_name, registry=plain_registry.host
                             ).with_commands([f"echo one-{marker} && echo two-{marker} && exit 3"])
     failures = {}
-    for builder, settings in [("local", Settings()),
-                              ("remote", Settings(remote_url=service.url, remote_token=service.token))]:
+    remote_settings = Settings(remote_url=service.url, remote_token=service.token)
+    for builder, settings in [("local", Settings()), ("remote", remote_settings)]:
         with pytest.raises(BuildFailedError) as caught:
             ImageBuildEngine(settings).build(image, builder=builder)
         failures[builder] = caught.value
     remote, local = failures["remote"], failures["local"]
     assert remote.exit_code == 3
-    assert remote.step and remote.step.startswith("step ") and f"exit 3" in remote.step
+    assert remote.step and remote.step.startswith("step ") and "exit 3" in remote.step
     assert remote.log_tail[-2:] == [f"one-{marker}", f"two-{marker}"]
     assert (remote.step, remote.exit_code, remote.log_tail) == (
         local.step, local.exit_code, local.log_tail)

@@ -90,14 +90,15 @@ def test_connection_refused_is_unknown_unreachable(registry: FakeRegistry):
 def test_index_reports_platforms_and_a_lacking_platform_is_missing(registry: FakeRegistry):
     amd = registry.put_image("team/app", "amd", architecture="amd64")
     arm = registry.put_image("team/app", "arm", architecture="arm64")
-    index = registry.put_manifest("team/app", "1", OCI_INDEX, {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd, "size": 1,
-         "platform": {"os": "linux", "architecture": "amd64"}},
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm, "size": 1,
-         "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd, "size": 1,
-         "platform": {"os": "unknown", "architecture": "unknown"}},  # an attestation
-    ]})
+    index = registry.put_manifest("team/app", "1", OCI_INDEX, {
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd, "size": 1,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm, "size": 1,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd, "size": 1,
+             "platform": {"os": "unknown", "architecture": "unknown"}},  # an attestation
+        ]})
     with make_checker(registry) as checker:
         plain = checker.check("registry.test/team/app:1")
         arm64 = checker.check("registry.test/team/app:1", platform="linux/arm64")

@@ -13,7 +13,8 @@ SETTINGS = Settings(registry_timeout=5.0)
 
 
 @pytest.mark.engine
-def test_present_and_absent_images_in_the_engine(docker_client: docker.DockerClient, busybox_base: str):
+def test_present_and_absent_images_in_the_engine(docker_client: docker.DockerClient,
+                                                 busybox_base: str):
     image = docker_client.images.get(BUSYBOX_IMAGE)
     with ExistenceChecker(SETTINGS) as checker:
         present = checker.check(BUSYBOX_IMAGE)

@@ -79,8 +79,10 @@ def test_basic_auth_registry_right_wrong_and_missing_credentials(
 
 @pytest.fixture
 def token_registry(tmp_path: Path) -> Iterator[tuple[LaunchedRegistry, TokenServer]]:
-    with running_token_server(tmp_path / "token", users={"alice": "wonderland"}) as (server, bundle):
-        registry = launch_registry(tmp_path / "registry", extra_config=server.registry_config(bundle))
+    users = {"alice": "wonderland"}
+    with running_token_server(tmp_path / "token", users=users) as (server, bundle):
+        registry = launch_registry(tmp_path / "registry",
+                                   extra_config=server.registry_config(bundle))
         try:
             yield registry, server
         finally:
@@ -113,7 +115,8 @@ def test_bearer_token_registry(token_registry, docker_config, unique_name: str):
     assert [(r.scopes, r.user, r.service) for r in asked] == [
         ([f"repository:{unique_name}:pull"], "alice", server.service)]
     for refused in (wrong, anonymous):
-        assert refused.unknown and refused.reason is not None and refused.reason.startswith("denied:")
+        assert (refused.unknown and refused.reason is not None
+                and refused.reason.startswith("denied:"))
     assert "token service" in (wrong.reason or "")
 
 
@@ -124,11 +127,13 @@ def test_tls_registry_with_a_custom_ca(tmp_path: Path, monkeypatch: pytest.Monke
     address = non_loopback_ipv4()
     ca = make_ca()
     ca_file, _ = ca.write(tmp_path / "pki", "ca")
-    cert_file, key_file = make_server_cert(ca, ("localhost", address)).write(tmp_path / "pki", "server")
+    server_cert = make_server_cert(ca, ("localhost", address))
+    cert_file, key_file = server_cert.write(tmp_path / "pki", "server")
     registry = launch_registry(tmp_path / "registry", tls=(cert_file, key_file), ca_file=ca_file,
                                address=address)
     try:
-        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file)), timeout=10) as client:
+        trust = ssl.create_default_context(cafile=str(ca_file))
+        with httpx.Client(verify=trust, timeout=10) as client:
             digest = Uploader(client, registry.url).image(unique_name, "v1")["digest"]
         reference = f"{registry.host}/{unique_name}:v1"
 
@@ -144,7 +149,8 @@ def test_tls_registry_with_a_custom_ca(tmp_path: Path, monkeypatch: pytest.Monke
     finally:
         registry.stop()
 
-    assert untrusted.unknown and untrusted.reason is not None and untrusted.reason.startswith("tls:")
+    assert (untrusted.unknown and untrusted.reason is not None
+            and untrusted.reason.startswith("tls:"))
     assert via_settings.exists and via_settings.digest == digest
     assert via_env.exists and via_env.digest == digest
 
@@ -159,7 +165,8 @@ def test_oci_index_with_two_platforms(checker, plain_uploader: Uploader, plain_r
     s390x = checker.check(reference, platform="linux/s390x")
     hashed = checker.check(reference, platform="linux/arm64", spec_hash="spec-1")
     other = checker.check(reference, spec_hash="spec-2")
-    assert plain.exists and plain.digest == digest and plain.platforms == ("linux/amd64", "linux/arm64")
+    assert (plain.exists and plain.digest == digest
+            and plain.platforms == ("linux/amd64", "linux/arm64"))
     assert arm.exists and arm.digest == digest
     assert s390x.missing and "linux/s390x" in (s390x.reason or "")
     assert hashed.exists and hashed.spec_hash_matches is True
@@ -204,13 +211,16 @@ def test_a_failing_credential_helper_is_named_never_echoed(
     auth_registry: Registry, docker_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ):
     secret = "s3cr3t-from-the-helper"
-    install_helper(tmp_path / "bin", "leaky", f'echo "token={secret}"; echo "pw {secret}" >&2; exit 2\n')
+    install_helper(tmp_path / "bin", "leaky",
+                   f'echo "token={secret}"; echo "pw {secret}" >&2; exit 2\n')
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     directory = docker_config({})
-    (directory / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.host: "leaky"}}))
+    (directory / "config.json").write_text(
+        json.dumps({"credHelpers": {auth_registry.host: "leaky"}}))
     with ExistenceChecker(SETTINGS) as checker:
         result = checker.check(f"{auth_registry.host}/library/busybox:latest")
     assert result.unknown and result.reason is not None
-    assert secret not in result.reason and secret not in repr(result) and secret not in str(result.to_dict())
+    assert (secret not in result.reason and secret not in repr(result)
+            and secret not in str(result.to_dict()))
     assert result.reason.startswith("denied:")
     assert "docker-credential-leaky" in result.reason and "exit status 2" in result.reason

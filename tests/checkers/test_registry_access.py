@@ -77,10 +77,12 @@ def _check(settings: Settings, reference: str) -> object:
 
 @pytest.mark.engine
 def test_a_self_signed_loopback_registry_exists_after_an_engine_push(
-    tmp_path: Path, pki: Pki, registries: list[LaunchedRegistry], docker_client: docker.DockerClient,
-    remove_images: list[str], unique_name: str, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, pki: Pki, registries: list[LaunchedRegistry],
+    docker_client: docker.DockerClient, remove_images: list[str], unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
 ):
-    registry = launch_registry(tmp_path / "tls", tls=(pki.cert_file, pki.key_file), ca_file=pki.ca_file)
+    registry = launch_registry(tmp_path / "tls", tls=(pki.cert_file, pki.key_file),
+                               ca_file=pki.ca_file)
     registries.append(registry)
     port = registry.host.rsplit(":", 1)[1]
     repository = f"{registry.host}/{unique_name}"
@@ -159,7 +161,8 @@ def test_daemon_json_insecure_registries_are_read(
 def test_a_bad_insecure_entry_fails_at_once_with_the_fix():
     with pytest.raises(SpecError, match="neither host") as caught:
         ExistenceChecker(SETTINGS.replace(insecure_registries=("ftp://registry.lan/x",)))
-    assert caught.value.argument == "insecure_registries" and "10.0.0.0/8" in (caught.value.hint or "")
+    assert (caught.value.argument == "insecure_registries"
+            and "10.0.0.0/8" in (caught.value.hint or ""))
 
 
 def test_a_registry_ca_in_certs_d_and_an_insecure_tls_registry(
@@ -195,8 +198,10 @@ def test_an_engine_build_to_a_self_signed_loopback_registry_is_found_the_second_
     tmp_path: Path, pki: Pki, registries: list[LaunchedRegistry], busybox_base: str,
     remove_images: list[str], unique_name: str, monkeypatch: pytest.MonkeyPatch,
 ):
-    """The issue's symptom: such a registry was "unknown" on every call, so every build() rebuilt."""
-    registry = launch_registry(tmp_path / "tls", tls=(pki.cert_file, pki.key_file), ca_file=pki.ca_file)
+    """The issue's symptom: such a registry was "unknown" on every call, so every build()
+    rebuilt."""
+    registry = launch_registry(tmp_path / "tls", tls=(pki.cert_file, pki.key_file),
+                               ca_file=pki.ca_file)
     registries.append(registry)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     image = (Image.from_base(busybox_base, name=unique_name, registry=registry.host)

@@ -44,7 +44,8 @@ def test_html_is_self_contained_and_escaped():
 def test_to_dict_round_trips_through_json_types():
     data = result(spec_hash_matches=True).to_dict()
     assert data["platforms"] == ["linux/amd64"] and data["spec_hash_matches"] is True
-    assert ExistenceResult(**{**data, "platforms": tuple(data["platforms"])}) == result(spec_hash_matches=True)
+    again = ExistenceResult(**{**data, "platforms": tuple(data["platforms"])})
+    assert again == result(spec_hash_matches=True)
 
 
 def test_cache_keeps_only_definite_answers_and_expires():

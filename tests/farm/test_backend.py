@@ -17,7 +17,8 @@ from imagebuild_nb.service.submission import Submission
 from tests.support.farm import context_tar
 
 
-async def _scenario(store: FarmStore, *, listen: bool, followers: int) -> tuple[list[list[int]], int]:
+async def _scenario(store: FarmStore, *, listen: bool,
+                    followers: int) -> tuple[list[list[int]], int]:
     backend = FarmBackend(store, listen=listen, poll=0.5)
     await backend.start()
     raw, digest = context_tar("FROM scratch\n")

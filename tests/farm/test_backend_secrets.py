@@ -14,7 +14,8 @@ from imagebuild_nb.service.submission import Submission, SubmissionError
 
 def test_farm_refuses_build_secrets_naming_them_and_the_way_out(farm_store: FarmStore) -> None:
     backend = FarmBackend(farm_store, listen=False, poll=0.5)
-    submission = Submission.from_json({"uri": "localhost:5001/f/x:1", "context": "sha256:" + "0" * 64,
+    submission = Submission.from_json({"uri": "localhost:5001/f/x:1",
+                                       "context": "sha256:" + "0" * 64,
                                        "secrets": {"env-GITHUB_PAT-0123": "GITHUB_PAT"}})
     with pytest.raises(SubmissionError, match="farm cannot take build secrets yet "
                        r"\(GITHUB_PAT\).*builder='local'"):

@@ -10,10 +10,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import docker
-import httpx
 import pytest
 
 from imagebuild_nb.events import BuildEvent, is_terminal

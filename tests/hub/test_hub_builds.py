@@ -110,7 +110,7 @@ def test_bob_can_neither_see_nor_cancel_alices_build_but_admins_can(
             assert http.get(f"/imagebuild/api/builds/{build_id}").json()["status"] == "running"
 
     # A Hub admin, and carol holding the operator's build-admin scope, see and cancel them.
-    for canceller, build_id in zip(("admin", BUILD_ADMIN), held):
+    for canceller, build_id in zip(("admin", BUILD_ADMIN), held, strict=True):
         token = hub.token(canceller)
         assert build_id in listed(build_service, token)
         with build_service.http(token) as http:

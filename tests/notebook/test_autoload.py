@@ -32,8 +32,9 @@ def wheel_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True).stdout.strip()
     # Dependencies come from our environment, appended after the new site-packages, so the
     # wheel's own copy of imagebuild_nb (not the editable source tree) is the one imported.
     Path(site, "_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -52,7 +53,8 @@ def wheel_kernel(wheel_env: Path, jupyter_env: Path, monkeypatch: pytest.MonkeyP
     return "wheel-env"
 
 
-def test_kernel_from_the_wheel_has_the_magics_without_load_ext(run_notebook, wheel_kernel, monkeypatch):
+def test_kernel_from_the_wheel_has_the_magics_without_load_ext(run_notebook, wheel_kernel,
+                                                               monkeypatch):
     monkeypatch.delenv("IMAGEBUILD_NB_NO_AUTOLOAD", raising=False)
     notebook = run_notebook([PROBE, "import imagebuild_nb; print(imagebuild_nb.__file__)"],
                             kernel_name=wheel_kernel)

@@ -84,7 +84,8 @@ def tags(registry: Registry, repository: str) -> list[str]:
     return sorted(response.json().get("tags") or [])
 
 
-def test_quickstart_builds_checks_and_runs_an_image(embedded_env, make_registry, docker_client, remove_images):
+def test_quickstart_builds_checks_and_runs_an_image(embedded_env, make_registry, docker_client,
+                                                    remove_images):
     registry = make_registry()  # empty: the notebook must really build and push
     notebook = execute("quickstart.ipynb", {**embedded_env, "QUICKSTART_REGISTRY": registry.host})
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]

@@ -39,7 +39,8 @@ def test_a_5000_line_build_leaves_a_few_lines_in_the_cell(run_notebook, busybox_
     assert output_lines(build) < 200, cell_text(build)
     assert len(cell_html(build)) < 40_000
     text = cell_text(build)
-    assert text.startswith("Built in ") and "[3/3] RUN for i in" in text and "LABEL" not in text, text
+    assert (text.startswith("Built in ") and "[3/3] RUN for i in" in text
+            and "LABEL" not in text), text
     assert "line-100\n" not in text  # not the log: the steps
     assert "full log: %imagebuild logs" in text
     assert cell_text(notebook.cells[3]).strip() == "built True"
@@ -54,7 +55,8 @@ def test_a_failed_build_assigns_its_result_and_shows_the_failing_step(run_notebo
     cells = [
         SETUP.format(driver="auto"),
         f"bad = Image.from_base({busybox_base!r}, name={unique_name!r})"
-        f".with_commands(['echo fine {unique_name}', 'echo about to fail && exit 7', 'echo never'])",
+        f".with_commands(['echo fine {unique_name}', 'echo about to fail && exit 7', "
+        "'echo never'])",
         "b = %imagebuild build bad",
         "print('STATUS', b.status, 'LOGS' if 'about to fail' in b.logs else '')",
         "%imagebuild status",

@@ -18,7 +18,8 @@ def store() -> LogStore:
 
 
 def test_strip_ansi_removes_colours_cursor_moves_titles_and_stray_controls() -> None:
-    raw = "\x1b[1;31mERROR\x1b[0m \x1b[2K\x1b[1Gdone \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \x07\x00!"
+    raw = ("\x1b[1;31mERROR\x1b[0m \x1b[2K\x1b[1Gdone "
+           "\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \x07\x00!")
     assert strip_ansi(raw) == "ERROR done link !"
     assert strip_ansi("tab\tkept") == "tab\tkept"
 
@@ -34,7 +35,8 @@ def test_collapse_cr_keeps_what_a_terminal_shows(raw: str, shown: str) -> None:
     assert collapse_cr(raw) == shown
 
 
-def test_progress_lines_replace_each_other_and_only_the_final_one_is_stored(store: LogStore) -> None:
+def test_progress_lines_replace_each_other_and_only_the_final_one_is_stored(
+        store: LogStore) -> None:
     buffer = LogBuffer(tail_lines=10, store=store)
     buffer.add("Collecting six")
     for percent in range(0, 101, 10):

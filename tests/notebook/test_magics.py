@@ -50,7 +50,8 @@ def test_build_commands_without_a_build_need_one_first(shell):
 
 def test_a_variable_that_is_not_an_image_is_named_in_the_error(shell):
     shell.user_ns["not_an_image"] = 42
-    with pytest.raises(UsageError, match=r"'not_an_image' is a builtins\.int, not an imagebuild_nb"):
+    with pytest.raises(UsageError,
+                       match=r"'not_an_image' is a builtins\.int, not an imagebuild_nb"):
         shell.run_line_magic("imagebuild", "exists not_an_image")
 
 
@@ -69,8 +70,9 @@ def test_cell_magic_needs_a_name_and_a_body(shell):
 def test_help_documents_every_subcommand(shell):
     doc = shell.find_line_magic("imagebuild").__doc__
     for word in ("exists IMAGE", "build IMAGE", "--builder local|remote", "--dry-run", "--force",
-                 "--no-wait", "widget IMAGE", "status [BUILD]", "logs [BUILD] [--follow]", "cancel [BUILD]",
-                 "%%imagebuild build --name NAME", "%%imagebuild exists", "%config ImageBuildMagics"):
+                 "--no-wait", "widget IMAGE", "status [BUILD]", "logs [BUILD] [--follow]",
+                 "cancel [BUILD]", "%%imagebuild build --name NAME", "%%imagebuild exists",
+                 "%config ImageBuildMagics"):
         assert word in doc
 
 
@@ -80,7 +82,8 @@ def test_config_magic_sets_settings_on_top_of_the_engine_configuration(shell, mo
     monkeypatch.setattr(ImageBuildEngine, "_default", None)  # this test's own default engine
     ImageBuildEngine.configure(registry="localhost:5001", remote_url="http://127.0.0.1:8890")
     shell.run_line_magic("config", "ImageBuildMagics.network_mode = 'host'")
-    shell.run_line_magic("config", "ImageBuildMagics.extra_ca_files = ['/etc/ssl/certs/ca-certificates.crt']")
+    shell.run_line_magic(
+        "config", "ImageBuildMagics.extra_ca_files = ['/etc/ssl/certs/ca-certificates.crt']")
     settings = magics(shell).settings()
     assert settings.network_mode == "host"
     assert settings.registry == "localhost:5001"  # from ImageBuildEngine.configure, kept

@@ -38,7 +38,8 @@ def test_check_build_check_dry_run_force_and_dockerfile_cell(
         "r = %imagebuild build img\nprint('RESULT', r.status, r.digest)",
         "%imagebuild exists img",
         "again = %imagebuild build img\nprint('AGAIN', again.status, again.built)",
-        "forced = %imagebuild build img --force;\nprint('FORCED', forced.status, forced.built, forced.digest)",
+        "forced = %imagebuild build img --force;\n"
+        "print('FORCED', forced.status, forced.built, forced.digest)",
         f"%%imagebuild build --name {unique_name}-cell --registry {registry}\n"
         f"FROM {busybox_base}\nCOPY payload.txt /payload.txt\nRUN cat /payload.txt\n",
         f"%%imagebuild exists --name {unique_name}-cell --registry {registry}\n"
@@ -71,10 +72,12 @@ def test_check_build_check_dry_run_force_and_dockerfile_cell(
     assert output == b"hello from a magic\n"
 
 
-def test_dry_run_touches_nothing(run_notebook, busybox_base, plain_registry, unique_name, docker_client):
+def test_dry_run_touches_nothing(run_notebook, busybox_base, plain_registry, unique_name,
+                                 docker_client):
     cells = [
         SETUP.format(driver="auto"),
-        f"img = Image.from_base({busybox_base!r}, name={unique_name!r}, registry={plain_registry.host!r})"
+        f"img = Image.from_base({busybox_base!r}, name={unique_name!r}, "
+        f"registry={plain_registry.host!r})"
         ".with_commands(['echo never built'])",
         "%imagebuild build img --dry-run",
         "print(img.uri)",
@@ -87,7 +90,8 @@ def test_dry_run_touches_nothing(run_notebook, busybox_base, plain_registry, uni
     assert not docker_client.images.list(name=unique_name)
 
 
-def test_failing_build_shows_step_and_log_tail_without_a_traceback(run_notebook, busybox_base, unique_name):
+def test_failing_build_shows_step_and_log_tail_without_a_traceback(run_notebook, busybox_base,
+                                                                   unique_name):
     cells = [
         SETUP.format(driver="auto"),
         f"img = Image.from_base({busybox_base!r}, name={unique_name!r})"
@@ -113,7 +117,8 @@ def test_kernel_interrupt_cancels_the_build_and_leaves_no_container(
     notebook.cells = [
         nbformat.v4.new_code_cell(SETUP.format(driver="docker-api")),
         nbformat.v4.new_code_cell(
-            f"img = Image.from_base({busybox_base!r}, name={unique_name!r}).with_commands(['sleep 120 && echo {unique_name}'])"),
+            f"img = Image.from_base({busybox_base!r}, name={unique_name!r})"
+            f".with_commands(['sleep 120 && echo {unique_name}'])"),
         nbformat.v4.new_code_cell("%imagebuild build img"),
     ]
     client = NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
@@ -122,7 +127,8 @@ def test_kernel_interrupt_cancels_the_build_and_leaves_no_container(
 
     def interrupt_once_sleeping() -> None:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _sleeping_build_container(docker_client, unique_name):
+        while (time.monotonic() < deadline
+               and not _sleeping_build_container(docker_client, unique_name)):
             time.sleep(0.2)
         # What the frontend's interrupt does for a local kernel: SIGINT to its process.
         os.kill(client.km.provisioner.pid, signal.SIGINT)

@@ -122,7 +122,8 @@ def test_ansi_and_carriage_returns_are_cleaned_in_the_view(make_widget: Any) -> 
         builder.emit(LogLine(text=f"\x1b[2KDownloading {percent}%\r"))
     time.sleep(0.3)
     widget.flush()
-    assert "\x1b" not in widget.panel.value and "Success\nDownloading 100%</pre>" in widget.panel.value
+    assert ("\x1b" not in widget.panel.value
+            and "Success\nDownloading 100%</pre>" in widget.panel.value)
     builder.emit(LogLine(text="Installed"))  # like a terminal: overwrites the progress line
     builder.emit(BuildFinished(uri=URI, digest=DIGEST))
     assert widget.wait_idle(5)
@@ -197,8 +198,8 @@ def test_engine_errors_are_readable_messages_not_dead_widgets(make_widget: Any) 
     assert not widget.build_button.disabled  # usable again
 
 
-def test_a_bug_in_rendering_is_shown_and_the_widget_recovers(make_widget: Any,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_in_rendering_is_shown_and_the_widget_recovers(
+        make_widget: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     widget = make_widget(scripted())
     real = widget_html.panel
     calls = {"n": 0}
@@ -227,7 +228,8 @@ def test_remote_builder_is_disabled_with_a_reason_unless_configured(make_widget:
     assert "no build service configured" in widget.remote_note.value
     widget.remote_button.click()  # a disabled button's click (only possible from Python)
     widget.flush()
-    assert widget.builder.value == "local" and "remote builder unavailable" not in widget.panel.value
+    assert (widget.builder.value == "local"
+            and "remote builder unavailable" not in widget.panel.value)
     builder = ManualBuilder()
     configured = make_widget(engine_with(builder), settings=Settings(remote_url="http://svc:8888"))
     assert configured.builder.options == ("local", "local-podman", "remote")
@@ -280,7 +282,8 @@ def test_text_repr_is_meaningful_where_widgets_do_not_render(make_widget: Any) -
     assert repr(widget).startswith(f"<ImageBuildWidget {widget.uri} [built sha256:")
 
 
-def test_cancelled_state_reads_cancelled_even_if_the_builder_said_so_first(make_widget: Any) -> None:
+def test_cancelled_state_reads_cancelled_even_if_the_builder_said_so_first(
+        make_widget: Any) -> None:
     builder = ManualBuilder()
     widget = make_widget(engine_with(builder))
     widget.build_button.click()

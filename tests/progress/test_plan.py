@@ -9,7 +9,13 @@ import pytest
 
 from imagebuild_nb import Image
 from imagebuild_nb.progress import plan as plan_module
-from imagebuild_nb.progress.plan import VERTEX_KEYWORDS, InternalMarker, PlannedStep, StepPlan, shown
+from imagebuild_nb.progress.plan import (
+    VERTEX_KEYWORDS,
+    InternalMarker,
+    PlannedStep,
+    StepPlan,
+    shown,
+)
 from imagebuild_nb.render import build_context
 from imagebuild_nb.settings import Settings
 

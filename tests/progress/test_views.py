@@ -45,7 +45,7 @@ def rows_from_page(page: str) -> list[tuple[str, str, str]]:
 
 
 def test_magic_command_and_page_show_the_same_steps_and_durations(
-        run_notebook: Callable[..., object], start_service: Callable[..., ServiceProcess],
+        run_notebook: Callable[..., object], start_service: Callable[..., ServiceProcess],  # noqa: F811 -- fixture
         monkeypatch: pytest.MonkeyPatch, busybox_base: str, plain_registry: Registry,
         unique_name: str, remove_images: list[str], tmp_path: Path) -> None:
     service = start_service()

@@ -40,7 +40,8 @@ def test_a_failing_helper_is_named_with_its_exit_status_never_its_output(helper_
     assert SECRET not in text
     assert "docker-credential-leaky" in caught.value.message
     assert "exit status 3" in caught.value.message
-    assert caught.value.hint and "echo registry.example.com | docker-credential-leaky get" in caught.value.hint
+    assert caught.value.hint
+    assert "echo registry.example.com | docker-credential-leaky get" in caught.value.hint
 
 
 def test_a_helper_answering_garbage_is_not_echoed_either(helper_dir: Path):
@@ -52,6 +53,8 @@ def test_a_helper_answering_garbage_is_not_echoed_either(helper_dir: Path):
 
 
 def test_credentials_not_found_is_still_anonymous(helper_dir: Path, tmp_path: Path):
-    install_helper(helper_dir, "empty", 'echo "credentials not found in native keychain" >&2; exit 1\n')
+    install_helper(helper_dir, "empty",
+                   'echo "credentials not found in native keychain" >&2; exit 1\n')
     (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {"reg.example.com": "empty"}}))
-    assert DockerConfigKeychain(tmp_path / "config.json", helper_timeout=5).resolve("reg.example.com") is None
+    keychain = DockerConfigKeychain(tmp_path / "config.json", helper_timeout=5)
+    assert keychain.resolve("reg.example.com") is None

@@ -23,7 +23,8 @@ def test_entries_as_docker_writes_them():
     assert insecure.covers("registry.lan:5000", ())
     assert not insecure.covers("registry.lan:5001", ()) and not insecure.covers("registry.lan", ())
     assert insecure.covers("[fd00::1]:5000", ())
-    assert insecure.covers("cache:5000", ["10.9.8.7"]) and not insecure.covers("cache:5000", ["11.0.0.1"])
+    assert insecure.covers("cache:5000", ["10.9.8.7"])
+    assert not insecure.covers("cache:5000", ["11.0.0.1"])
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.3.2.1", "::1"])

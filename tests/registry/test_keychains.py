@@ -59,12 +59,14 @@ def test_auths_entry_is_decoded_and_keys_in_any_shape_match(tmp_path: Path):
 
 
 def test_docker_hub_credentials_live_under_the_legacy_index_url(tmp_path: Path):
-    keychain = _config(tmp_path / "c", {"auths": {"https://index.docker.io/v1/": {"auth": _auth("hub", "tok")}}})
+    keychain = _config(tmp_path / "c",
+                       {"auths": {"https://index.docker.io/v1/": {"auth": _auth("hub", "tok")}}})
     assert keychain.resolve("registry-1.docker.io") == Credential("hub", "tok")
 
 
 def test_identity_token_entry(tmp_path: Path):
-    keychain = _config(tmp_path / "c", {"auths": {"myregistry.azurecr.io": {"identitytoken": "refresh-me"}}})
+    keychain = _config(tmp_path / "c",
+                       {"auths": {"myregistry.azurecr.io": {"identitytoken": "refresh-me"}}})
     found = keychain.resolve("myregistry.azurecr.io")
     assert found is not None and found.identity_token == "refresh-me" and not found.has_basic
 
@@ -83,7 +85,8 @@ def test_missing_config_means_anonymous(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_cred_helper_wins_over_auths_and_gets_the_server_url(tmp_path: Path, helper_dir: Path):
     log = tmp_path / "helper-stdin"
-    _helper(helper_dir, "fake", f'cat > {log}\necho \'{{"ServerURL":"x","Username":"helper-user","Secret":"helper-secret"}}\'\n')
+    _helper(helper_dir, "fake", f'cat > {log}\necho \'{{"ServerURL":"x","Username":"helper-user",'
+                                '"Secret":"helper-secret"}\'\n')
     keychain = _config(tmp_path / "c", {
         "auths": {"https://gcr.example.com": {"auth": _auth("stale", "stale")}},
         "credHelpers": {"gcr.example.com": "fake"},
@@ -93,7 +96,8 @@ def test_cred_helper_wins_over_auths_and_gets_the_server_url(tmp_path: Path, hel
 
 
 def test_helper_token_username_means_identity_token(tmp_path: Path, helper_dir: Path):
-    _helper(helper_dir, "tok", 'echo \'{"ServerURL":"x","Username":"<token>","Secret":"refresh"}\'\n')
+    _helper(helper_dir, "tok",
+            'echo \'{"ServerURL":"x","Username":"<token>","Secret":"refresh"}\'\n')
     keychain = _config(tmp_path / "c", {"credHelpers": {"acr.example.com": "tok"}})
     found = keychain.resolve("acr.example.com")
     assert found is not None and found.identity_token == "refresh"
@@ -142,8 +146,10 @@ def test_parse_challenges():
     bearer = parse_challenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
                              'scope="repository:library/busybox:pull",error="insufficient_scope"')
     assert bearer is not None and bearer.scheme == "bearer"
-    assert bearer.scope == "repository:library/busybox:pull" and bearer.error == "insufficient_scope"
-    basic = parse_challenge('Basic realm="https://123.dkr.ecr.us-east-1.amazonaws.com/",service="ecr.amazonaws.com"')
+    assert bearer.scope == "repository:library/busybox:pull"
+    assert bearer.error == "insufficient_scope"
+    basic = parse_challenge('Basic realm="https://123.dkr.ecr.us-east-1.amazonaws.com/",'
+                            'service="ecr.amazonaws.com"')
     assert basic is not None and basic.scheme == "basic" and basic.service == "ecr.amazonaws.com"
     assert parse_challenge('Negotiate, Basic realm="x"') == parse_challenge('Basic realm="x"')
     assert parse_challenge("") is None and parse_challenge("Negotiate") is None

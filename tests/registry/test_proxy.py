@@ -90,7 +90,8 @@ def tls_remote(tmp_path: Path, unique_name: str) -> Iterator[tuple[LaunchedRegis
     try:
         import ssl
 
-        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file)), timeout=10) as client:
+        trust = ssl.create_default_context(cafile=str(ca_file))
+        with httpx.Client(verify=trust, timeout=10) as client:
             digest = str(Uploader(client, registry.url).image(unique_name, "v1")["digest"])
         yield registry, digest, ca_file
     finally:

@@ -54,7 +54,8 @@ def build_api(client: docker.DockerClient, ctx: BuildContext) -> str:
 
 def build_cli(ctx: BuildContext) -> str:
     if not Path(BUILDKIT_CLI).exists():
-        pytest.fail(f"{BUILDKIT_CLI} (BuildKit-capable docker CLI) is missing; run scripts/setup.sh")
+        pytest.fail(f"{BUILDKIT_CLI} (BuildKit-capable docker CLI) is missing; "
+                    "run scripts/setup.sh")
     feeder = tempfile.TemporaryFile()
     with feeder:
         ctx.write_tar(feeder)  # type: ignore[arg-type]

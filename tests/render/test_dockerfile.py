@@ -18,7 +18,8 @@ VENV = ("RUN [ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv\n"
         '/usr/sbin:/usr/bin:/sbin:/bin}"\n')
 PIP_ENV = "PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore"
 PIP_BK = ("RUN --mount=type=cache,target=/var/cache/imagebuild-nb/pip \\\n"
-          f"    {PIP_ENV} PIP_CACHE_DIR=/var/cache/imagebuild-nb/pip /opt/venv/bin/python -m pip install")
+          f"    {PIP_ENV} PIP_CACHE_DIR=/var/cache/imagebuild-nb/pip "
+          "/opt/venv/bin/python -m pip install")
 PIP_PLAIN = f"RUN {PIP_ENV} /opt/venv/bin/python -m pip install --no-cache-dir"
 
 
@@ -42,7 +43,8 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "src" / "a.py").write_text("a = 1\n")
     (tmp_path / "requirements.txt").write_text("six\n")
     (tmp_path / "data file.txt").write_text("d\n")
-    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    (tmp_path / "ca.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     (tmp_path / ".dockerignore").write_text("*.md\n")
     return tmp_path
 
@@ -195,8 +197,10 @@ def test_settings_ca_is_mounted_by_buildkit_never_copied(tree: Path) -> None:
     assert (ctx.uri, ctx.spec_hash) == (img.uri, img.spec_hash)
     text = ctx.dockerfile
     assert "COPY" not in text and "ENV SSL_CERT_FILE" not in text and "ca-certificates" not in text
-    mounts = ("--mount=type=bind,source=build-ca/bundle.crt,target=/etc/imagebuild-nb-build-ca.crt"
-              " --mount=type=bind,source=build-ca/apt.conf,target=/etc/imagebuild-nb-build-apt.conf")
+    mounts = ("--mount=type=bind,source=build-ca/bundle.crt,"
+              "target=/etc/imagebuild-nb-build-ca.crt"
+              " --mount=type=bind,source=build-ca/apt.conf,"
+              "target=/etc/imagebuild-nb-build-apt.conf")
     runs = [line for line in text.splitlines() if line.startswith("RUN ")]
     assert len(runs) == 3 and all(line.startswith(f"RUN {mounts} ") for line in runs)
     assert text.split("\n")[2:9] == [
@@ -226,7 +230,8 @@ def test_settings_ca_is_part_of_the_tag_for_the_legacy_builder(tree: Path) -> No
     assert placed.layers == (with_ca.layers[-1], *img.layers)
     assert with_build_ca(placed, settings.extra_ca_files) is placed  # idempotent
     assert ctx.spec_hash == placed.spec_hash != img.spec_hash and ctx.uri == placed.uri
-    assert 'COPY ["layers/0/", "/usr/local/share/ca-certificates/imagebuild-nb-0/"]' in ctx.dockerfile
+    copy = 'COPY ["layers/0/", "/usr/local/share/ca-certificates/imagebuild-nb-0/"]'
+    assert copy in ctx.dockerfile
     assert ctx.dockerfile.index("update-ca-certificates") < ctx.dockerfile.index("apt-get")
     (tree / "ca.pem").write_text((tree / "ca.pem").read_text() + "\n")
     assert img.build_context(buildkit=False, settings=settings).uri != ctx.uri  # content counts

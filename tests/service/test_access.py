@@ -40,7 +40,8 @@ def _as(service: ServiceProcess, token: str) -> httpx.Client:
 def hub_service(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
     return start_service(
         token=token_for("operator", admin=True),
-        env={"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+        env={"PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
         options=("--ServerApp.identity_provider_class=tests.support.hub_identity.TokenHubUsers",
                  "--ImageBuildServiceApp.max_builds_per_user=1"))
 

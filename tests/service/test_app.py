@@ -42,7 +42,8 @@ def test_the_standalone_service_serves_none_of_jupyters_own_routes(
     assert service.process is not None
     with service.http() as http:
         for method, path in JUPYTER_ROUTES:
-            response = http.request(method, path, json={"name": "python3"} if method == "POST" else None)
+            response = http.request(method, path,
+                                    json={"name": "python3"} if method == "POST" else None)
             assert response.status_code == 404, (method, path, response.status_code)
             assert "host file content" not in response.text
         assert http.get("/imagebuild/api/health").status_code == 200  # still up: no shutdown route

@@ -41,7 +41,7 @@ def test_local_backend_builds_dedups_and_streams(tmp_path: Path,
         assert (second.id, joined_first, joined) == (first.id, False, True)
         kinds = []
         async for batch in backend.follow(first.id, after=0, keepalive=5):
-            for seq, text in batch or ():
+            for _seq, text in batch or ():
                 kinds.append(json.loads(text)["kind"])
         record = await backend.get(first.id)
         events = await backend.read_events(first.id)
@@ -49,7 +49,8 @@ def test_local_backend_builds_dedups_and_streams(tmp_path: Path,
         with pytest.raises(UnknownBuildError):
             await backend.get("nope")
         with pytest.raises(MissingContextError):
-            await backend.submit(Submission.from_json({"uri": tag, "context": "sha256:" + "f" * 64}))
+            await backend.submit(
+                Submission.from_json({"uri": tag, "context": "sha256:" + "f" * 64}))
         await backend.shutdown()
         return kinds, record.submissions == 2, record.status
 

@@ -21,8 +21,8 @@ LINES = 200_000
 MiB = 1024**2
 # ~90 bytes a line: 200k events are ~40 MB of JSON text (the service grew 237 MiB for them
 # when it kept every event in memory; 3 MiB with a bounded window and inbox).
-RUN = ("awk 'BEGIN { for (i = 1; i <= %d; i++) printf(\"line-%%06d-%s\\n\", i) }'"
-       % (LINES, "padding-" * 6))
+PADDING = "padding-" * 6
+RUN = f"awk 'BEGIN {{ for (i = 1; i <= {LINES}; i++) printf(\"line-%06d-{PADDING}\\n\", i) }}'"
 NUMBERED = re.compile(r"line-(\d{6})-")
 
 

@@ -53,7 +53,8 @@ def tar_bytes(build: Callable[[tarfile.TarFile], None]) -> bytes:
     return buffer.getvalue()
 
 
-def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", data: bytes = b"") -> Callable[[tarfile.TarFile], None]:
+def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "",
+           data: bytes = b"") -> Callable[[tarfile.TarFile], None]:
     def add(tar: tarfile.TarFile) -> None:
         info = tarfile.TarInfo(name)
         info.type, info.linkname, info.size = kind, link, len(data)
@@ -75,7 +76,8 @@ def state_files(service: ServiceProcess) -> set[Path]:
     return {path for path in service.state_dir.rglob("*") if path.is_file()}
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "token wrong-token"}], ids=["none", "wrong"])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "token wrong-token"}],
+                         ids=["none", "wrong"])
 def test_every_route_refuses_missing_or_wrong_credentials(
     service: ServiceProcess, headers: dict[str, str]
 ) -> None:
@@ -86,7 +88,8 @@ def test_every_route_refuses_missing_or_wrong_credentials(
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         with httpx.Client(base_url=service.url, headers=headers) as anonymous:
             for method, path in ROUTES:
-                response = anonymous.request(method, path, content=b"{}" if method != "GET" else None)
+                response = anonymous.request(method, path,
+                                             content=b"{}" if method != "GET" else None)
                 # Unauthenticated is 401 with a challenge naming the scheme (RFC 9110), not 403.
                 assert response.status_code == 401, (method, path, response.status_code)
                 challenge = response.headers.get("WWW-Authenticate", "")
@@ -95,7 +98,8 @@ def test_every_route_refuses_missing_or_wrong_credentials(
             upload = anonymous.put(f"/imagebuild/api/contexts/{digest}", content=body)
             assert upload.status_code == 401 and "WWW-Authenticate" in upload.headers
             page = anonymous.get("/imagebuild/builds/0123456789abcdef", follow_redirects=False)
-            assert page.status_code in (302, 401, 403) and "login" in page.headers.get("location", "/login")
+            assert (page.status_code in (302, 401, 403)
+                    and "login" in page.headers.get("location", "/login"))
         assert http.head(f"/imagebuild/api/contexts/{digest}").status_code == 404
         assert http.get("/imagebuild/api/builds").json() == before
         assert state_files(service) == files_before
@@ -141,10 +145,12 @@ def test_malicious_archives_are_refused_and_nothing_is_written(
             assert response.status_code == 400, (name, response.text)
             assert response.json()["message"], name
         assert put_context(http, b"this is not a tar archive" * 40).status_code == 400
-        wrong = http.put(f"/imagebuild/api/contexts/{ZERO}", content=tar_bytes(member("a", data=b"x")))
+        wrong = http.put(f"/imagebuild/api/contexts/{ZERO}",
+                         content=tar_bytes(member("a", data=b"x")))
         assert wrong.status_code == 400 and "digest" in wrong.json()["message"]
         assert state_files(service) == files_before
-    for leaked in ("/tmp/imagebuild-evil-abs", "/imagebuild-evil-dotdot", "/imagebuild-evil-nested"):
+    for leaked in ("/tmp/imagebuild-evil-abs", "/imagebuild-evil-dotdot",
+                   "/imagebuild-evil-nested"):
         assert not Path(leaked).exists()
     assert not list(service.state_dir.parent.glob("imagebuild-evil*"))
 
@@ -171,7 +177,8 @@ def test_oversized_uploads_are_refused(limited_service: ServiceProcess) -> None:
         ({"uri": "localhost:5001/a:1", "context": ZERO, "push": "yes"}, "push"),
         ({"uri": "Not A Ref", "context": ZERO}, "uri"),
         ({"uri": "localhost:5001/a:1", "context": "md5:abc"}, "context"),
-        ({"uri": "localhost:5001/a:1", "context": ZERO, "dockerfile": "../Dockerfile"}, "dockerfile"),
+        ({"uri": "localhost:5001/a:1", "context": ZERO, "dockerfile": "../Dockerfile"},
+         "dockerfile"),
         ({"context": ZERO}, "uri"),
         ([1, 2], "JSON object"),
         ({"uri": "localhost:5001/a:1", "context": ZERO}, "not uploaded"),
@@ -221,10 +228,11 @@ def test_credentials_never_appear_in_responses_events_or_logs(
     request = busybox_request(
         busybox_base, uri, "cat /leak.txt", files={"leak.txt": f"pw={AUTH_PASSWORD}\n"}
     )
+    leaking = request.dockerfile.replace("RUN", "COPY leak.txt /leak.txt\nRUN")
     request = request.__class__(
-        dockerfile=request.dockerfile.replace("RUN", "COPY leak.txt /leak.txt\nRUN"),
+        dockerfile=leaking,
         context=request.context.__class__(
-            {**request.context.files, "Dockerfile": request.dockerfile.replace("RUN", "COPY leak.txt /leak.txt\nRUN")}  # type: ignore[attr-defined]
+            {**request.context.files, "Dockerfile": leaking}  # type: ignore[attr-defined]
         ),
         tags=request.tags,
         push=True,
@@ -268,7 +276,8 @@ def test_a_failing_credential_helper_at_push_time_leaks_nothing_into_records_eve
     config.mkdir()
     (config / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.host: "leaky"}}))
     service = start_service(options=(DOCKER_API_RUNNER,), env={
-        "DOCKER_CONFIG": str(config), "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"})
+        "DOCKER_CONFIG": str(config),
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"})
     uri = f"{auth_registry.host}/{unique_name}:helper"
     with service.client() as client, service.http() as http:
         run = client.submit_request(busybox_request(busybox_base, uri, "echo built"))

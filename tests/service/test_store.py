@@ -13,7 +13,8 @@ from imagebuild_nb.service.store import BuildRecord, BuildStore
 OLD, IN_USE, FRESH = ("sha256:" + c * 64 for c in "abc")
 
 
-def test_prune_deletes_contexts_unused_for_the_retention_except_those_in_use(tmp_path: Path) -> None:
+def test_prune_deletes_contexts_unused_for_the_retention_except_those_in_use(
+        tmp_path: Path) -> None:
     store = BuildStore(tmp_path / "state")
     try:
         for digest in (OLD, IN_USE, FRESH):
@@ -52,7 +53,8 @@ def test_a_state_directory_from_before_the_failure_fields_opens_and_keeps_its_bu
         assert old is not None and (old.error, old.step, old.exit_code, old.log_tail) == (
             "boom", None, None, ())
         failed = store.update(old.id, step="step 2: RUN make", exit_code=2, log_tail=("a", "b"))
-        assert (failed.step, failed.exit_code, failed.log_tail) == ("step 2: RUN make", 2, ("a", "b"))
+        assert (failed.step, failed.exit_code, failed.log_tail) == (
+            "step 2: RUN make", 2, ("a", "b"))
     finally:
         store.close()
 

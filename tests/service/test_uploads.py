@@ -67,7 +67,8 @@ def test_uploaded_contexts_are_deleted_after_the_retention_period_since_their_la
     digests = {age: "sha256:" + hashlib.sha256(body).hexdigest() for age, body in bodies.items()}
     with service.http() as http:
         for age, body in bodies.items():
-            assert http.put(f"/imagebuild/api/contexts/{digests[age]}", content=body).status_code == 201
+            response = http.put(f"/imagebuild/api/contexts/{digests[age]}", content=body)
+            assert response.status_code == 201
     stored = {age: service.state_dir / "contexts" / (d.replace(":", "-") + ".tar")
               for age, d in digests.items()}
     past = time.time() - 2 * DAY  # last used two days ago (default retention: one day)

@@ -24,7 +24,8 @@ def test_layers_keep_their_meaning(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "m.py").write_text("X = 1\n")
     (tmp_path / "requirements.txt").write_text("six\n")
-    fimg = (flyte.Image.from_debian_base(install_flyte=False, name="conv", registry="localhost:5001")
+    fimg = (flyte.Image.from_debian_base(install_flyte=False, name="conv",
+                                         registry="localhost:5001")
             .with_apt_packages("git", secret_mounts=["GITHUB_PAT"])
             .with_requirements(tmp_path / "requirements.txt", extra_args="--no-deps")
             .with_source_folder(tmp_path / "src")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_immutable_and_fluent() -> None:
     base = Image.from_debian_base(name="x")
     derived = base.with_apt_packages("git")
     assert base.layers == () and len(derived.layers) == 1
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         base.name = "y"  # type: ignore[misc]
 
 
@@ -234,11 +235,12 @@ def test_repr_never_raises_when_a_file_vanished(tree: Path) -> None:
     (tree / "requirements.txt").unlink()
     assert "unavailable" in repr(img)
     with pytest.raises(SpecError):
-        img.uri
+        _ = img.uri
 
 
 def test_with_registry_moves_the_image_but_keeps_its_content_tag():
-    image = Image.from_base("localhost:5001/library/busybox:latest", name="team/app").with_commands(["true"])
+    image = Image.from_base("localhost:5001/library/busybox:latest",
+                            name="team/app").with_commands(["true"])
     moved = image.with_registry("localhost:5002")
     assert moved.uri == f"localhost:5002/team/app:{image.tag}"
     assert moved.spec_hash == image.spec_hash

@@ -66,7 +66,8 @@ class FakeRegistry:
 
     # -- content ------------------------------------------------------------------------------
 
-    def put_manifest(self, repository: str, reference: str, media_type: str, data: dict[str, Any]) -> str:
+    def put_manifest(self, repository: str, reference: str, media_type: str,
+                     data: dict[str, Any]) -> str:
         body = json.dumps(data).encode()
         digest = digest_of(body)
         self.manifests[(repository, reference)] = (media_type, body)
@@ -106,7 +107,8 @@ class FakeRegistry:
             blob = self.blobs.get(parts[at + 1])
             if blob is None:
                 return _error(404, "BLOB_UNKNOWN")
-            return httpx.Response(200, content=blob, headers={"Docker-Content-Digest": parts[at + 1]})
+            return httpx.Response(200, content=blob,
+                                  headers={"Docker-Content-Digest": parts[at + 1]})
         return httpx.Response(404)
 
     def _manifest(self, request: httpx.Request, repository: str, reference: str) -> httpx.Response:

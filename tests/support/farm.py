@@ -63,7 +63,8 @@ class AgentProcess:
                    "--database-url", self.database_url, "--engine", self.engine,
                    "--slots", str(self.slots), "--lease", str(self.lease),
                    "--steal-after", str(self.steal_after), "--network-mode", "host",
-                   "--work-dir", str(self.root / "work"), "--context-grace", str(self.context_grace)]
+                   "--work-dir", str(self.root / "work"),
+                   "--context-grace", str(self.context_grace)]
         env = dict(os.environ)
         if self.docker_host:
             command += ["--docker-host", self.docker_host]

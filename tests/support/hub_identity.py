@@ -20,7 +20,7 @@ class HubUser(User):  # type: ignore[misc]
 def hub_user(name: str, *, admin: bool = False, scopes: tuple[str, ...] = ()) -> HubUser:
     user = HubUser(username=name)
     user.hub_user = {"kind": "user", "name": name, "admin": admin,
-                     "scopes": [f"access:services!service=imagebuild", *scopes]}
+                     "scopes": ["access:services!service=imagebuild", *scopes]}
     return user
 
 

@@ -53,7 +53,8 @@ class Uploader:
         done.raise_for_status()
         return {"digest": digest, "size": len(data)}
 
-    def manifest(self, repository: str, reference: str, media_type: str, data: dict[str, object]) -> str:
+    def manifest(self, repository: str, reference: str, media_type: str,
+                 data: dict[str, object]) -> str:
         body = json.dumps(data).encode()
         response = self.client.put(f"{self.base}/v2/{repository}/manifests/{reference}",
                                    content=body, headers={"Content-Type": media_type})

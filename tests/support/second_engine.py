@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+
 from tests.support.unix_ping import engine_answers
 
 

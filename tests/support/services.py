@@ -148,7 +148,8 @@ def throwaway_registry(
         log.close()
 
 
-def containers_with(client: docker.DockerClient, marker: str, *, running_only: bool = False) -> list[str]:
+def containers_with(client: docker.DockerClient, marker: str, *,
+                    running_only: bool = False) -> list[str]:
     """Ids of containers whose command mentions ``marker``.
 
     The list call alone (no inspect per container): a container removed meanwhile (a build's

@@ -56,7 +56,8 @@ def make_ca(common_name: str = "imagebuild-nb test CA") -> KeyPair:
     return KeyPair(key, cert)
 
 
-def make_server_cert(ca: KeyPair, hostnames: tuple[str, ...] = ("localhost", "127.0.0.1")) -> KeyPair:
+def make_server_cert(ca: KeyPair,
+                     hostnames: tuple[str, ...] = ("localhost", "127.0.0.1")) -> KeyPair:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     names: list[x509.GeneralName] = []
     for host in hostnames:

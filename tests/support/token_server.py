@@ -65,11 +65,14 @@ class TokenServer:
             name, _, actions = rest.rpartition(":")
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         now = int(time.time())
-        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.signer.cert_der()).decode()]}
-        claims = {"iss": self.issuer, "sub": user or "", "aud": self.service, "exp": now + self.expires_in,
-                  "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access}
+        header = {"typ": "JWT", "alg": "RS256",
+                  "x5c": [base64.b64encode(self.signer.cert_der()).decode()]}
+        claims = {"iss": self.issuer, "sub": user or "", "aud": self.service,
+                  "exp": now + self.expires_in, "nbf": now - 10, "iat": now,
+                  "jti": uuid.uuid4().hex, "access": access}
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-        signature = self.signer.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        signature = self.signer.key.sign(signing_input.encode(), padding.PKCS1v15(),
+                                         hashes.SHA256())
         return f"{signing_input}.{_b64(signature)}"
 
     def answer(self, request: TokenRequest) -> tuple[int, dict[str, object]]:
