@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +286,15 @@ def _wait_for(lines: queue.Queue[str], wanted: Callable[[str], bool], seen: list
     pytest.fail("never saw the expected line:\n" + "".join(seen))
 
 
+def _rest(lines: queue.Queue[str]) -> Iterator[str]:
+    """The lines still coming from a process that ended."""
+    while True:
+        try:
+            yield lines.get(timeout=2)
+        except queue.Empty:
+            return
+
+
 @pytest.mark.engine
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_sigint_cancels_the_build_exits_130_and_leaves_no_container(
@@ -293,16 +302,19 @@ def test_sigint_cancels_the_build_exits_130_and_leaves_no_container(
     marker = uuid.uuid4().hex
     spec = _module(tmp_path, busybox_base, None, f"test/sigint-{marker[:8]}",
                    f"echo started-{marker} && sleep 60")
-    with subprocess.Popen([*CLI, "build", f"{spec}:image", "--driver", driver],
+    # -v: an unexpected error prints its traceback (shown below if the exit code is wrong).
+    with subprocess.Popen([*CLI, "build", f"{spec}:image", "--driver", driver, "-v"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=_env(), start_new_session=True) as process:
         assert process.stderr is not None
         seen: list[str] = []
-        _wait_for(_lines(process.stderr), lambda line: line.rstrip().endswith(
+        lines = _lines(process.stderr)
+        _wait_for(lines, lambda line: line.rstrip().endswith(
             f"started-{marker}") and "echo" not in line, seen)
         began = time.monotonic()
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
-        assert process.wait(timeout=60) == 130
+        code = process.wait(timeout=60)
+        assert code == 130, "".join(seen) + "".join(_rest(lines))
         assert time.monotonic() - began < 20
     assert not containers_with(docker.from_env(), marker)
     assert not docker_client.images.list(name=f"test/sigint-{marker[:8]}")
