@@ -36,6 +36,7 @@ from imagebuild_nb.events import (
     LogLine,
     is_terminal,
 )
+from imagebuild_nb.signals import deferred_signals
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,7 @@ class ImageBuild:
         """
         seen = after
         while True:
-            with self._changed:
+            with deferred_signals(), self._changed:  # Ctrl-C lands after the lock is back
                 while self._log.count <= seen and not self.done:
                     self._followers += 1
                     try:
@@ -313,7 +314,8 @@ class ImageBuild:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise TimeoutError(f"build of {self.uri} still running after {timeout} s")
-                self._ended.wait(0.2 if left is None else min(0.2, left))
+                with deferred_signals():  # Event.wait is a Condition's wait too
+                    self._ended.wait(0.2 if left is None else min(0.2, left))
         except KeyboardInterrupt:
             self.cancel()
             self._join(_CANCEL_WAIT)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import _thread
 import asyncio
 import gc
+import os
+import signal
 import threading
 import time
 import tracemalloc
@@ -93,6 +95,38 @@ def test_keyboard_interrupt_during_wait_cancels_then_propagates() -> None:
     with pytest.raises(KeyboardInterrupt):
         build.wait()
     assert build.status == "cancelled" and time.monotonic() - started < 5
+
+
+def _signal_after_release(condition: threading.Condition) -> None:
+    """Ctrl-C in the narrowest window of ``condition.wait``: just after it released its lock,
+    before the ``try`` that takes it back (where CI's one exit-6 ``imagebuild build`` came from:
+    the ``with`` around the wait then failed with "cannot release un-acquired lock")."""
+    release = condition._release_save  # type: ignore[attr-defined]
+
+    def release_then_interrupt():  # type: ignore[no-untyped-def]
+        state = release()
+        os.kill(os.getpid(), signal.SIGINT)  # its handler runs on this function's next bytecode
+        return state
+
+    condition._release_save = release_then_interrupt  # type: ignore[attr-defined]
+
+
+def test_ctrl_c_while_following_is_a_keyboard_interrupt_whenever_it_lands() -> None:
+    build = ImageBuild(URI, builder="local").start(_script(BuildFinished(uri=URI), pause=30))
+    _signal_after_release(build._changed)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in build.follow(idle_tick=0.05):
+            pass
+    build.cancel()
+    assert build.wait(5, raise_on_error=False).status == "cancelled"
+
+
+def test_ctrl_c_while_waiting_cancels_whenever_it_lands() -> None:
+    build = ImageBuild(URI, builder="local").start(_script(BuildFinished(uri=URI), pause=30))
+    _signal_after_release(build._ended._cond)  # type: ignore[attr-defined]
+    with pytest.raises(KeyboardInterrupt):
+        build.wait()
+    assert build.status == "cancelled"
 
 
 def test_a_crashing_builder_fails_the_build_instead_of_hanging() -> None:
