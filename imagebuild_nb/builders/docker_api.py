@@ -100,6 +100,20 @@ class DockerApiBuilder:
             raise BuilderUnavailableError(
                 f"the docker-api driver cannot pass build secrets ({len(request.secrets)})",
                 hint="build with BuildKit: local_driver='buildkit' (a docker CLI with BuildKit)")
+        if request.platform:
+            # The legacy builder takes a FROM image already in the engine's store whatever its
+            # platform (one per tag): another platform's build would come out as the engine's.
+            own = docker_engine.engine_platform(client)
+            if not docker_engine.same_platform(request.platform, own):
+                # A failed build, not an unavailable builder: a farm agent would take that for
+                # a lost engine and hand the build on.
+                yield BuildFailed(
+                    message=f"the docker-api driver (the legacy builder) builds for the "
+                            f"engine's own platform ({own}) only, so it cannot build "
+                            f"{request.platform}",
+                    lines=("build with BuildKit (local_driver='buildkit', a docker CLI with "
+                           "BuildKit) or with builder='local-podman'",))
+                return
         with Scratch.create() as scratch:
             body, writer = _stream_context(request)
             watcher = response = None

@@ -291,6 +291,28 @@ def sweep_leftovers(client: docker.APIClient) -> None:
         log.warning("cleaning up after earlier builds failed", exc_info=True)
 
 
+# `docker info`'s Architecture (uname -m) as the OCI platform names it.
+_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7", "armv6l": "arm/v6",
+                  "i386": "386", "i686": "386"}
+
+
+def engine_platform(client: docker.APIClient) -> str:
+    """The platform the engine runs on, e.g. ``linux/amd64``."""
+    info = client.info()
+    machine = str(info.get("Architecture") or "")
+    return f"{info.get('OSType') or 'linux'}/{_ARCHITECTURES.get(machine, machine)}"
+
+
+def same_platform(wanted: str, engine: str) -> bool:
+    """``linux/arm64`` is ``linux/arm64/v8``: a variant left out matches any.
+
+    >>> same_platform("linux/arm64/v8", "linux/arm64"), same_platform("linux/arm64", "linux/amd64")
+    (True, False)
+    """
+    mine, theirs = wanted.split("/"), engine.split("/")
+    return mine[:2] == theirs[:2] and (len(mine) < 3 or len(theirs) < 3 or mine[2] == theirs[2])
+
+
 def image_id(client: docker.APIClient, tag: str) -> str | None:
     """The id of the image ``tag`` names in the engine, None when there is none."""
     try:
