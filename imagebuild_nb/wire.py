@@ -114,6 +114,7 @@ class BuildInfo:
     push: bool = True
     force: bool = False
     spec: dict[str, Any] | None = None
+    platform: str | None = None  # os/arch[,os/arch...]; None: the engine's own
     created: float | None = None
     started: float | None = None
     finished: float | None = None

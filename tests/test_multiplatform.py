@@ -11,18 +11,20 @@ import shutil
 import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import docker
 import httpx
 import pytest
 
 from imagebuild_nb import Image, ImageBuildEngine
+from imagebuild_nb.build import ImageBuild
 from imagebuild_nb.builders import BuildRequest, InMemoryContext
 from imagebuild_nb.builders.base import SubmittingBuilder
+from imagebuild_nb.builders.docker_engine import engine_platform
 from imagebuild_nb.builders.platforms import PerPlatformBuilder, for_request
 from imagebuild_nb.builders.select import get_builder
-from imagebuild_nb.errors import BuilderUnavailableError, RegistryError
+from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, RegistryError
 from imagebuild_nb.events import BuildFailed, StepStarted
 from imagebuild_nb.progress import text
 from imagebuild_nb.progress.follow import follow
@@ -32,6 +34,11 @@ from imagebuild_nb.registry.client import RegistryClient
 from imagebuild_nb.registry.index import describe, push_index
 from imagebuild_nb.settings import Settings
 from imagebuild_nb.spec.reference import ImageReference
+from tests.service.conftest import (  # noqa: F401 -- fixture
+    DOCKER_API_RUNNER,
+    ServiceProcess,
+    start_service,
+)
 from tests.support.services import MANIFEST_TYPES, Registry
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
@@ -235,17 +242,76 @@ def test_multi_platform_without_a_registry_says_what_to_do(multiarch_base: str) 
     assert "needs a registry" in events[0].message and "local-podman" in events[0].lines[0]
 
 
-def test_a_builder_that_cannot_says_so_and_names_one_that_can() -> None:
+def test_the_remote_builder_hands_every_platform_to_the_service() -> None:
     remote = get_builder("remote", Settings(remote_url="http://127.0.0.1:9"))
     assert isinstance(remote, SubmittingBuilder)
-    request = BuildRequest(dockerfile="FROM x\n", context=InMemoryContext({}),
-                           tags=("localhost:5001/x:1",), platform="linux/amd64,linux/arm64")
-    with pytest.raises(BuilderUnavailableError, match="cannot build a multi-platform") as caught:
-        for_request(remote, request, Settings())
-    assert "local-podman" in str(caught.value.hint)
-    single = BuildRequest(dockerfile="FROM x\n", context=InMemoryContext({}),
-                          tags=("localhost:5001/x:1",), platform="linux/arm64")
-    assert for_request(remote, single, Settings()) is remote
+    for platform in ("linux/amd64,linux/arm64", "linux/arm64"):
+        request = BuildRequest(dockerfile="FROM x\n", context=InMemoryContext({}),
+                               tags=("localhost:5001/x:1",), platform=platform)
+        assert for_request(remote, request, Settings()) is remote  # the service builds the index
+
+
+def _record(service: ServiceProcess, build: ImageBuild) -> dict[str, object]:
+    assert build.remote_run is not None
+    response = httpx.get(f"{service.url}/imagebuild/api/builds/{build.remote_run.id}",
+                         headers=service.headers, timeout=30)
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_a_remote_build_for_two_platforms_is_one_index_the_service_built(
+        start_service: Callable[..., ServiceProcess], multiarch_base: str,  # noqa: F811 -- fixture
+        plain_registry: Registry) -> None:
+    service = start_service()  # the default runner: the host's BuildKit driver
+    engine = ImageBuildEngine(Settings(remote_url=service.url, remote_token=service.token))
+    image = _image(multiarch_base, plain_registry, "remote")
+    result = engine.build(image, builder="remote")
+    assert result.status == "built" and result.builder == "remote"
+    digest, _ = _manifest(plain_registry, image.uri)
+    assert result.digest == digest
+    assert _index_platforms(plain_registry, image.uri) == list(TWO)
+    assert set(result.platform_digests) == set(TWO)
+    assert _record(service, result)["platform"] == "linux/amd64,linux/arm64"
+    try:
+        for platform, machine in ARCH.items():
+            assert _run(image.uri, platform, "cat", "/built-on") == machine
+    finally:
+        _remove_repository(image)
+    remote_check = ImageBuildEngine(Settings(remote_url=service.url, remote_token=service.token,
+                                             default_builder="remote")).check(image)
+    assert remote_check.exists  # the service sees the whole index
+
+
+def test_a_remote_build_for_one_foreign_platform_is_built_for_that_platform(
+        start_service: Callable[..., ServiceProcess], multiarch_base: str,  # noqa: F811 -- fixture
+        plain_registry: Registry) -> None:
+    # Before, the service was never told the platform: an amd64 image under an arm64 tag.
+    service = start_service()
+    engine = ImageBuildEngine(Settings(remote_url=service.url, remote_token=service.token))
+    marker = uuid.uuid4().hex
+    image = (Image.from_base(multiarch_base, name=f"test/arm64-{marker[:8]}",
+                             registry=plain_registry.host, platform="linux/arm64")
+             .with_commands([f"echo {marker} && uname -m > /built-on"]))
+    result = engine.build(image, builder="remote")
+    assert result.status == "built"
+    try:
+        assert _run(image.uri, "linux/arm64", "cat", "/built-on") == "aarch64"
+    finally:
+        _remove_repository(image)
+    assert _record(service, result)["platform"] == "linux/arm64"
+
+
+def test_a_service_on_the_engine_api_fails_a_two_platform_build_saying_why(
+        start_service: Callable[..., ServiceProcess], multiarch_base: str,  # noqa: F811 -- fixture
+        plain_registry: Registry) -> None:
+    service = start_service(options=(DOCKER_API_RUNNER,))
+    engine = ImageBuildEngine(Settings(remote_url=service.url, remote_token=service.token))
+    image = _image(multiarch_base, plain_registry, "legacy")
+    with pytest.raises(BuildFailedError) as failed:
+        engine.build(image, builder="remote")
+    message = str(failed.value)
+    assert "this build service cannot build linux/amd64,linux/arm64" in message
+    assert "runner_class" in " ".join(failed.value.log_tail)
 
 
 def test_index_document_follows_its_entries() -> None:
@@ -270,6 +336,30 @@ def test_the_legacy_builder_is_refused_for_two_platforms() -> None:
     with pytest.raises(BuilderUnavailableError, match="legacy builder") as caught:
         for_request(legacy, request, Settings())
     assert "local_driver='buildkit'" in str(caught.value.hint)
+
+
+def test_the_legacy_builder_builds_its_engines_platform_and_refuses_another(
+        multiarch_base: str, docker_client: docker.DockerClient) -> None:
+    # It would take the base already in the engine's store whatever its platform: before, a
+    # linux/arm64 build came out amd64 under the tag.
+    legacy = get_builder("local", Settings(local_driver="docker-api"))
+    own = engine_platform(docker_client.api)
+    foreign = "linux/amd64" if own == "linux/arm64" else "linux/arm64"
+    outcomes = {}
+    for platform in (own, foreign):
+        dockerfile = f"FROM {multiarch_base}\nRUN echo {uuid.uuid4().hex} && uname -m\n"
+        tag = f"test/legacy-platform:{uuid.uuid4().hex[:8]}"
+        request = BuildRequest(dockerfile=dockerfile, tags=(tag,), platform=platform,
+                               context=InMemoryContext({"Dockerfile": dockerfile}))
+        outcomes[platform] = list(legacy.build(request, threading.Event()))[-1]
+        if outcomes[platform].kind == "finished":
+            docker_client.images.remove(tag, force=True)
+    assert outcomes[own].kind == "finished"
+    refused = outcomes[foreign]
+    assert isinstance(refused, BuildFailed)
+    assert refused.message == (f"the docker-api driver (the legacy builder) builds for the "
+                               f"engine's own platform ({own}) only, so it cannot build {foreign}")
+    assert "local_driver='buildkit'" in refused.lines[0]
 
 
 def test_an_index_never_claims_a_platform_its_image_is_not_for(

@@ -5,8 +5,8 @@ Builders that build an index themselves (podman's ``--manifest``) say so with
 tag, :class:`PerPlatformBuilder` runs one build per platform (a foreign one runs under qemu
 through binfmt_misc), pushes each under ``<tag>-<os>-<arch>``, then PUTs the index over them
 under the tag through the project's registry client (:mod:`imagebuild_nb.registry.index`).
-A builder that can do neither (the remote service, for now) gets a clear error naming the
-builders that can.
+The remote builder hands the platforms to the build service, which does the same on its engine.
+A builder that can do neither (the Engine-API driver) gets a clear error naming those that can.
 
 >>> from imagebuild_nb.builders.context import InMemoryContext
 >>> request = BuildRequest(dockerfile="", context=InMemoryContext({}), tags=("r:5000/a:1",),
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-from imagebuild_nb.builders.base import Builder, BuildRequest, SubmittingBuilder
+from imagebuild_nb.builders.base import Builder, BuildRequest
 from imagebuild_nb.errors import BuilderUnavailableError, ImageBuildError
 from imagebuild_nb.events import (
     BuildCancelled,
@@ -67,10 +67,6 @@ def for_request(builder: Builder, request: BuildRequest, settings: Settings) -> 
     builds indexes, else one build per platform around it."""
     if len(platforms_of(request)) < 2 or isinstance(builder, BuildsIndexes):
         return builder
-    if isinstance(builder, SubmittingBuilder):
-        raise BuilderUnavailableError(
-            f"the {builder.name} builder cannot build a multi-platform image "
-            f"({request.platform}) yet", hint=f"use {CAPABLE}")
     if builder.driver == "docker-api":
         raise BuilderUnavailableError(
             f"the Engine-API driver (the legacy builder) builds for the engine's own platform "

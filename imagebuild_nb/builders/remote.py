@@ -75,11 +75,16 @@ class RemoteBuilder:
             self._client.close()
             self._client = None
 
+    def builds_indexes(self) -> bool:
+        """Several platforms go to the service as they are: it builds the index itself."""
+        return True
+
     def describe(self, request: BuildRequest) -> str:
         files = len(request.context.file_list())
+        where = f" for {request.platform}" if request.platform else ""
         return (
             f"upload the build context ({files} files) to the build service at "
-            f"{self.client.url} and build {request.primary_tag} there"
+            f"{self.client.url} and build {request.primary_tag}{where} there"
             + (" (pushed by the service)" if request.push else "")
         )
 

@@ -150,8 +150,10 @@ class RemoteBuildClient:
         force: bool = False,
         spec: dict[str, Any] | None = None,
         secrets: Mapping[str, str] | None = None,
+        platform: str | None = None,
     ) -> RemoteRun:
-        """``secrets``: BuildKit secret id -> the name the service resolves (never a value)."""
+        """``secrets``: BuildKit secret id -> the name the service resolves (never a value).
+        ``platform``: os/arch[,os/arch...] (several: one multi-platform index)."""
         body: dict[str, Any] = {
             "uri": uri, "context": context, "dockerfile": dockerfile, "push": push, "force": force
         }
@@ -159,6 +161,8 @@ class RemoteBuildClient:
             body["spec"] = spec
         if secrets:
             body["secrets"] = dict(secrets)
+        if platform:  # only when asked: a service from before platforms refuses the field
+            body["platform"] = platform
         record = self._json("POST", paths.builds, json=body)
         return self._run(record)
 
@@ -174,6 +178,7 @@ class RemoteBuildClient:
             force=request.no_cache,
             spec=spec,
             secrets=secrets,
+            platform=request.platform,
         )
 
     def run_for(self, build_id: str) -> RemoteRun:

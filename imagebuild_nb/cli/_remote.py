@@ -113,7 +113,8 @@ def _events(client: RemoteBuildClient, record: dict[str, Any], *, follow: bool) 
 
 def _record_text(record: dict[str, Any], page_url: str) -> str:
     exit_code = record.get("exit_code")
-    rows = [("id", record.get("id")), ("uri", record.get("uri")), ("status", record.get("status")),
+    rows = [("id", record.get("id")), ("uri", record.get("uri")),
+            ("platform", record.get("platform")), ("status", record.get("status")),
             ("digest", record.get("digest")), ("error", record.get("error")),
             ("step", record.get("step")),
             ("exit code", None if exit_code is None else str(exit_code)),

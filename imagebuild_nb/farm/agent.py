@@ -268,7 +268,7 @@ class Agent:
         archive.unlink()
         job = BuildJob(build_id=claim.id, uri=claim.uri, context_dir=context_dir,
                        dockerfile=claim.dockerfile, force=claim.force, push=claim.push,
-                       spec=claim.spec)
+                       spec=claim.spec, platform=claim.platform)
         terminal = False
         for event in self.runner.run(job, cancel):
             writer.add(self.redactor.event(event))

@@ -124,12 +124,18 @@ class FarmBackend:
                 "a build farm cannot take build secrets yet "
                 f"({', '.join(sorted(set(submission.secrets.values())))}): build this image "
                 "with a single build service (no database_url) or locally with builder='local'")
+        if submission.platform and "," in submission.platform:  # agents drive the Engine API
+            raise SubmissionError(
+                f"a build farm builds one platform per image yet ({submission.platform} asked): "
+                "build each platform on its own, or the multi-platform image with a single "
+                "build service (no database_url) or locally with builder='local'")
 
         def insert() -> tuple[BuildInfo, bool]:
             return self.store.submit(
                 uri=submission.uri, context=submission.context, dedup_key=submission.dedup_key,
                 dockerfile=submission.dockerfile, push=submission.push, force=submission.force,
-                spec=submission.spec, family=family(submission.uri), owner=owner,
+                spec=submission.spec, platform=submission.platform,
+                family=family(submission.uri), owner=owner,
                 max_builds_per_user=self.max_builds_per_user,
                 max_running_per_user=self.max_running_per_user)
         try:

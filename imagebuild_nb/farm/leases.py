@@ -125,13 +125,13 @@ def claim(
                    WHERE id = (SELECT id FROM imagebuild_builds WHERE id = %s
                                AND status = 'queued' FOR UPDATE SKIP LOCKED)
                    RETURNING id, attempt, max_attempts, uri, context, dockerfile, push, force,
-                             spec""",
+                             spec, platform""",
                 (engine, now + lease, now, build_id)).fetchone()
             if row is not None:
                 spec = row[8] if not isinstance(row[8], str) else json.loads(row[8])
                 return Claim(id=row[0], attempt=row[1], max_attempts=row[2], uri=row[3],
                              context=row[4], dockerfile=row[5], push=row[6], force=row[7],
-                             spec=spec)
+                             spec=spec, platform=row[9])
     return None
 
 

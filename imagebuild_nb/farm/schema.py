@@ -77,6 +77,8 @@ _ADDED_COLUMNS = {
     "joined_by": "jsonb NOT NULL DEFAULT '[]'",
     # The submitting replica's max_running_per_user, kept with the build for the agents' claims.
     "running_cap": "integer NOT NULL DEFAULT 0",
+    # The platform(s) to build for (os/arch[,os/arch...]); NULL: the engine's own.
+    "platform": "text",
 }
 _ADDED_INDEXES = f"""
 CREATE INDEX IF NOT EXISTS imagebuild_builds_owner

@@ -58,7 +58,7 @@ INTERRUPTED_MESSAGE = "interrupted: every attempt lost its engine or agent"
 _INFO_COLUMNS = (
     "id, uri, context, dockerfile, push, force, spec, status, created, started, finished, digest,"
     " image_id, error, step, exit_code, log_tail, events, submissions, attempt, engine, owner,"
-    " joined_by"
+    " joined_by, platform"
 )
 
 
@@ -84,6 +84,7 @@ class Claim:
     push: bool
     force: bool
     spec: dict[str, Any] | None
+    platform: str | None = None
 
 
 class _Pool:
@@ -161,6 +162,7 @@ class FarmStore:
         push: bool = True,
         force: bool = False,
         spec: dict[str, Any] | None = None,
+        platform: str | None = None,
         family: str = "",
         preferred_engine: str | None = None,
         owner: str | None = None,
@@ -186,8 +188,8 @@ class FarmStore:
             row = conn.execute(
                 f"""INSERT INTO imagebuild_builds (id, uri, context, dockerfile, push, force, spec,
                         dedup_key, family, created, queued_at, max_attempts, preferred_engine,
-                        owner, running_cap)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        owner, running_cap, platform)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     ON CONFLICT (dedup_key) WHERE status IN {_UNFINISHED}
                     DO UPDATE SET submissions = imagebuild_builds.submissions + 1,
                         joined_by = CASE
@@ -201,7 +203,7 @@ class FarmStore:
                 (build_id, uri, context, dockerfile, push, force,
                  None if spec is None else json.dumps(spec), key, family, now, now,
                  self.max_attempts, preferred_engine, owner,
-                 max_running_per_user if owner is not None else 0),
+                 max_running_per_user if owner is not None else 0, platform),
             ).fetchone()
             assert row is not None
             inserted = bool(row[-1])

@@ -14,8 +14,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from imagebuild_nb.builders import Builder, BuildRequest, DirectoryContext
+from imagebuild_nb.builders import Builder, BuildRequest, DirectoryContext, platforms
 from imagebuild_nb.builders.select import local_builder
+from imagebuild_nb.errors import BuilderUnavailableError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildStarted
 from imagebuild_nb.service.archive import ArchiveTooLargeError, UnsafeArchiveError, read_inside
 from imagebuild_nb.service.runner import BuildJob
@@ -43,6 +44,8 @@ class EngineRunner:
     ) -> None:
         self.network_mode = network_mode
         self._builder_factory = builder_factory
+        # Registry access for a multi-platform build's index (the host's own settings).
+        self.settings = Settings.from_env()
         self._builder: Builder | None = None
         self.name = "local"
 
@@ -74,7 +77,17 @@ class EngineRunner:
             no_cache=job.force,
             push=job.push and ImageReference.parse(job.uri).registry is not None,
             secrets=dict(job.secrets),  # names of where the values are; the CLI reads them
+            platform=job.platform,
         )
+        try:  # several platforms: one build each and the index, as a local build does
+            builder = platforms.for_request(builder, request, self.settings)
+        except BuilderUnavailableError as error:  # the Engine-API driver: one platform only
+            yield BuildFailed(
+                message=f"this build service cannot build {job.platform}: {error.message}",
+                lines=("build one platform per image, or build locally; the service builds "
+                       "several with the host's BuildKit driver (runner_class EngineRunner, "
+                       "the default)",))
+            return
         yield BuildStarted(uri=job.uri, builder="remote", driver=builder.driver,
                            dockerfile=dockerfile)
         yield from builder.build(request, cancelled)

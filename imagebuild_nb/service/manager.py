@@ -241,6 +241,7 @@ class BuildManager:
                 force=submission.force,
                 spec=submission.spec,
                 secrets=submission.secrets or None,
+                platform=submission.platform,
                 dedup_key=key,
                 owner=owner,
             )
@@ -345,6 +346,7 @@ class BuildManager:
             push=record.push,
             spec=record.spec,
             secrets=self.secrets.sources(record.secrets or {}),
+            platform=record.platform,
         )
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._drive, live, job, loop)

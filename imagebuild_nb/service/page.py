@@ -94,6 +94,8 @@ def fragment(record: BuildInfo, events: Iterable[str]) -> str:
     view = progress.view(tail=8)
     rows = [("Image", f"<code>{html.escape(record.uri)}</code>"),
             ("Build id", f"<code>{html.escape(record.id)}</code>")]
+    if record.platform:
+        rows.append(("Platform", html.escape(record.platform.replace(",", ", "))))
     if record.owner:
         joined = f" (joined by {html.escape(', '.join(record.joined_by))})" \
             if record.joined_by else ""

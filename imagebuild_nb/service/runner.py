@@ -44,6 +44,7 @@ class BuildJob:
     spec: Mapping[str, Any] | None = None
     # BuildKit secret id -> where the service host keeps it ("env:VAR" or a file path).
     secrets: Mapping[str, str] = field(default_factory=dict)
+    platform: str | None = None  # os/arch[,os/arch...]: several build one index
 
 
 class BuildRunner(Protocol):

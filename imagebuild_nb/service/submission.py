@@ -23,11 +23,13 @@ from typing import Any
 
 from imagebuild_nb.errors import SpecError
 from imagebuild_nb.service.build_secrets import check_submitted
-from imagebuild_nb.spec.image import Image
+from imagebuild_nb.spec.image import Image, canonical_platform
 from imagebuild_nb.spec.reference import ImageReference
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-_FIELDS = {"uri", "context", "dockerfile", "push", "force", "spec", "secrets"}
+_FIELDS = {"uri", "context", "dockerfile", "push", "force", "spec", "secrets", "platform"}
+# os/arch[/variant] as the engines name them, comma-separated for a multi-platform index.
+PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?(,[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?)*$")
 # A submission is a few levels deep (an Image spec: 4). The limit stops hostile nesting before
 # anything recursive (decoding, validation, hashing, storing) walks it.
 MAX_JSON_DEPTH = 32
@@ -88,6 +90,8 @@ class Submission:
     # Build secrets the RUN steps mount: BuildKit id -> name in the service's configuration.
     # Names only: a client never sends a value (see build_secrets).
     secrets: dict[str, str] = field(default_factory=dict)
+    # The target platform(s), canonical (sorted, no repeats); None: the engine's own.
+    platform: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Submission:
@@ -130,6 +134,7 @@ class Submission:
             force=_bool(data, "force", False),
             spec=spec,
             secrets=secrets,
+            platform=_platform(data),
         )
 
     @property
@@ -141,6 +146,7 @@ class Submission:
             "push": self.push,
             "spec": self.spec,
             **({"secrets": self.secrets} if self.secrets else {}),
+            **({"platform": self.platform} if self.platform else {}),
         }
         encoded = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(encoded.encode()).hexdigest()
@@ -153,6 +159,17 @@ def _check_spec(spec: dict[str, Any]) -> None:
         Image.from_dict(spec)
     except (SpecError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise SubmissionError(f"spec is not a valid image spec: {error}") from None
+
+
+def _platform(data: dict[str, Any]) -> str | None:
+    if data.get("platform") is None:
+        return None
+    value = _string(data, "platform")
+    if not PLATFORM_RE.match(value):
+        raise SubmissionError(
+            f"platform {value!r} is not a platform: use os/arch[/variant] in lower case, "
+            "comma-separated for several, e.g. 'linux/amd64' or 'linux/amd64,linux/arm64'")
+    return canonical_platform(value)
 
 
 def _string(data: dict[str, Any], name: str, default: str | None = None) -> str:

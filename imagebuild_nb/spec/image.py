@@ -206,7 +206,7 @@ class Image(LayerMethods):
             validate_registry(registry, argument="registry")
         if tag is not None:
             validate_tag(tag, argument="tag")
-        platform = _one_platform(platform)
+        platform = canonical_platform(platform)
         return cls(base=base, name=name, registry=registry, explicit_tag=tag, platform=platform)
 
     # -- layers (the with_* methods are in LayerMethods) --------------------------------------
@@ -350,7 +350,7 @@ def _python_version(value: tuple[int, int] | str | None) -> str:
                     argument="python_version", hint="e.g. python_version=(3, 12) or '3.12'")
 
 
-def _one_platform(platform: PlatformArg) -> str | None:
+def canonical_platform(platform: PlatformArg) -> str | None:
     """The platform set as one canonical string: a str (``"linux/amd64"``, or the CLI form
     ``"linux/amd64,linux/arm64"``) or Flyte's tuple; sorted and without repeats, so the content
     tag covers the set, not the order. Several platforms build one multi-platform index."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import docker
 import pytest
 
+from imagebuild_nb.builders.docker_engine import engine_platform
 from imagebuild_nb.farm.store import FarmStore
 from imagebuild_nb.wire import BuildStatus
 from tests.support.farm import AgentProcess, event_dicts, submit, wait_for
@@ -37,6 +38,26 @@ def test_an_agent_builds_and_pushes_what_the_registry_holds(
     assert kinds[0] == "started" and kinds[-1] == "finished" and kinds.count("finished") == 1
     # The context went with its last build.
     assert farm_store.read_context(info.context) is None
+
+
+def test_an_agent_fails_a_build_for_another_platform_than_its_engines_without_handing_it_on(
+        farm_store: FarmStore, agents: Callable[..., AgentProcess], plain_registry: Registry):
+    # Agents drive the Engine API, whose legacy builder would build the engine's own platform
+    # under the tag (an amd64 image for linux/arm64, before): the build fails saying so, once.
+    own = engine_platform(docker.APIClient())
+    foreign = "linux/amd64" if own == "linux/arm64" else "linux/arm64"
+    name = f"ibnb-farm/foreign-{unique()}"
+    info = submit(farm_store, f"{plain_registry.host}/{name}:1",
+                  f"FROM {BUSYBOX_IMAGE}\nRUN echo {unique()} && uname -m > /built-on\n",
+                  platform=foreign)
+    assert info.platform == foreign
+    agent = agents("engine-a")
+    done = wait_for(farm_store, info.id, lambda i: i.terminal)
+    assert done.status is BuildStatus.FAILED, agent.log()
+    assert done.attempt == 1  # not taken for a lost engine
+    assert f"builds for the engine's own platform ({own}) only, so it cannot build " \
+           f"{foreign}" in str(done.error)
+    assert plain_registry.manifest_digest(name, "1") is None  # nothing pushed
 
 
 def test_a_killed_agent_hands_its_build_on_and_its_leftovers_go_at_restart(

@@ -18,11 +18,12 @@ from imagebuild_nb.wire import BuildInfo
 from tests.support.context_tar import context_tar
 
 
-def submit(store: FarmStore, uri: str, dockerfile: str, *, push: bool = True) -> BuildInfo:
+def submit(store: FarmStore, uri: str, dockerfile: str, *, push: bool = True,
+           platform: str | None = None) -> BuildInfo:
     raw, digest = context_tar(dockerfile)
     store.put_context(digest, raw)
     info, _ = store.submit(uri=uri, context=digest, dedup_key=f"{uri}|{digest}", push=push,
-                           family=family(uri))
+                           family=family(uri), platform=platform)
     return info
 
 
