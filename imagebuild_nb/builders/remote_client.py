@@ -294,11 +294,19 @@ class RemoteBuildClient:
                       "(imagebuild_nb.service.hub.configure_hub does); another user's build "
                       "is refused unless the operator grants that too"),
             )
-        if status in (401, 403):
+        if status == 401:
             raise ServiceError(
-                f"the build service refused the request ({status}): check the token",
+                f"the build service did not accept the token ({status}): {message}",
                 status_code=status,
-                hint="set IMAGEBUILD_NB_REMOTE_TOKEN to the service's Jupyter token",
+                hint="set IMAGEBUILD_NB_REMOTE_TOKEN to the service's Jupyter token (behind a "
+                     "JupyterHub: an API token of yours from the Hub's token page)",
+            )
+        if status == 403:  # a known caller, refused this one thing: the service says why
+            raise ServiceError(
+                f"the build service refused the request ({status}): {message}",
+                status_code=status,
+                hint="another user's build, or a cancel of a build you joined, needs the "
+                     "service's admin scope from its operator",
             )
         raise ServiceError(f"the build service answered {status}: {message}", status_code=status)
 

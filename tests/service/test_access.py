@@ -73,6 +73,10 @@ def _check_access(hub_service: ServiceProcess, alice: RemoteBuildClient,
         refused = bob.post(f"{build}/cancel")
         assert refused.status_code == 403
         assert "started by alice" in refused.json()["message"]
+        with pytest.raises(ServiceError) as client_refused:  # bob's client quotes the reason
+            bob_client.cancel(run.id)
+        assert client_refused.value.status_code == 403
+        assert "started by alice" in str(client_refused.value)
         assert [b["id"] for b in bob.get("/imagebuild/api/builds").json()["builds"]] == [run.id]
     with _as(hub_service, token_for("alice")) as owner:
         page = owner.get(f"/imagebuild/builds/{run.id}").text
