@@ -279,11 +279,12 @@ class ImageBuild:
         """
         seen = after
         while True:
-            with deferred_signals(), self._changed:  # Ctrl-C lands after the lock is back
+            with self._changed:
                 while self._log.count <= seen and not self.done:
                     self._followers += 1
                     try:
-                        woken = self._changed.wait(idle_tick if idle_tick else 0.5)
+                        with deferred_signals():  # Ctrl-C lands after the lock is back
+                            woken = self._changed.wait(idle_tick if idle_tick else 0.5)
                     finally:
                         self._followers -= 1
                     if not woken and idle_tick:

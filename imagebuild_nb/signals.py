@@ -46,10 +46,10 @@ def deferred_signals() -> Iterator[None]:
         yield
         return
     previous: dict[int, Handler] = {}
-    arrived: list[int] = []
+    arrived: list[tuple[int, FrameType | None]] = []
 
     def record(signum: int, frame: FrameType | None) -> None:
-        arrived.append(signum)
+        arrived.append((signum, frame))
 
     try:
         for signum in DEFERRED:
@@ -63,8 +63,8 @@ def deferred_signals() -> Iterator[None]:
         with _blocked(previous):
             for number, handler in previous.items():
                 signal.signal(number, handler)
-        for number in arrived:
-            previous[number](number, None)
+        for number, frame in arrived:
+            previous[number](number, frame)
 
 
 @contextmanager

@@ -121,6 +121,18 @@ def test_ctrl_c_while_following_is_a_keyboard_interrupt_whenever_it_lands() -> N
     assert build.wait(5, raise_on_error=False).status == "cancelled"
 
 
+def test_ctrl_c_while_following_a_silent_build_is_not_held_until_the_next_event() -> None:
+    build = ImageBuild(URI, builder="local").start(_script(BuildFinished(uri=URI), pause=30))
+    threading.Timer(0.3, _thread.interrupt_main).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in build:  # no idle ticks: the deferral must end with each wait, not the loop
+            pass
+    assert time.monotonic() - started < 3
+    build.cancel()
+    assert build.wait(5, raise_on_error=False).status == "cancelled"
+
+
 def test_ctrl_c_while_waiting_cancels_whenever_it_lands() -> None:
     build = ImageBuild(URI, builder="local").start(_script(BuildFinished(uri=URI), pause=30))
     _signal_after_release(build._ended._cond)  # type: ignore[attr-defined]
