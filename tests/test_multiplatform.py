@@ -24,7 +24,7 @@ from imagebuild_nb.builders.base import SubmittingBuilder
 from imagebuild_nb.builders.docker_engine import engine_platform
 from imagebuild_nb.builders.platforms import PerPlatformBuilder, for_request
 from imagebuild_nb.builders.select import get_builder
-from imagebuild_nb.errors import BuilderUnavailableError, BuildFailedError, RegistryError
+from imagebuild_nb.errors import BuilderUnavailableError, RegistryError, ServiceError
 from imagebuild_nb.events import BuildFailed, StepStarted
 from imagebuild_nb.progress import text
 from imagebuild_nb.progress.follow import follow
@@ -301,17 +301,17 @@ def test_a_remote_build_for_one_foreign_platform_is_built_for_that_platform(
     assert _record(service, result)["platform"] == "linux/arm64"
 
 
-def test_a_service_on_the_engine_api_fails_a_two_platform_build_saying_why(
+def test_a_service_on_the_engine_api_refuses_a_two_platform_build_saying_why(
         start_service: Callable[..., ServiceProcess], multiarch_base: str,  # noqa: F811 -- fixture
         plain_registry: Registry) -> None:
     service = start_service(options=(DOCKER_API_RUNNER,))
     engine = ImageBuildEngine(Settings(remote_url=service.url, remote_token=service.token))
     image = _image(multiarch_base, plain_registry, "legacy")
-    with pytest.raises(BuildFailedError) as failed:
+    with pytest.raises(ServiceError) as refused:
         engine.build(image, builder="remote")
-    message = str(failed.value)
-    assert "this build service cannot build linux/amd64,linux/arm64" in message
-    assert "runner_class" in " ".join(failed.value.log_tail)
+    assert refused.value.status_code == 400
+    assert "docker-api driver (legacy builder), which cannot build several platforms " \
+           "(linux/amd64,linux/arm64)" in str(refused.value)
 
 
 def test_index_document_follows_its_entries() -> None:

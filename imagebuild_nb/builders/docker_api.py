@@ -103,7 +103,12 @@ class DockerApiBuilder:
         if request.platform:
             # The legacy builder takes a FROM image already in the engine's store whatever its
             # platform (one per tag): another platform's build would come out as the engine's.
-            own = docker_engine.engine_platform(client)
+            try:
+                own = docker_engine.engine_platform(client)
+            except Exception as error:  # the engine went away since it answered a ping
+                raise BuilderUnavailableError(
+                    f"lost the Docker engine at {docker_engine.engine_address()} "
+                    f"({_first_line(error)})", hint=docker_engine.LOST_HINT) from None
             if not docker_engine.same_platform(request.platform, own):
                 # A failed build, not an unavailable builder: a farm agent would take that for
                 # a lost engine and hand the build on.

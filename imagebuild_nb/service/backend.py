@@ -134,13 +134,16 @@ class LocalBackend:
     async def submit(
         self, submission: Submission, owner: str | None = None
     ) -> tuple[BuildInfo, bool]:
-        if submission.secrets:
+        several_platforms = "," in (submission.platform or "")
+        if submission.secrets or several_platforms:
             runner = self.manager.runner
             driver = await asyncio.to_thread(lambda: runner.driver)  # may probe the docker CLI
             if driver == "docker-api":
+                cannot = "pass build secrets" if submission.secrets else \
+                    f"build several platforms ({submission.platform})"
                 raise SubmissionError(
                     "this build service builds with the docker-api driver (legacy builder), "
-                    "which cannot pass build secrets: its operator must run it with BuildKit "
+                    f"which cannot {cannot}: its operator must run it with BuildKit "
                     "(the default runner on a host whose docker CLI has BuildKit), or build "
                     "locally with builder='local'")
         record, joined = self.manager.submit(submission, owner)

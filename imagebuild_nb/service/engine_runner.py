@@ -85,8 +85,8 @@ class EngineRunner:
             yield BuildFailed(
                 message=f"this build service cannot build {job.platform}: {error.message}",
                 lines=("build one platform per image, or build locally; the service builds "
-                       "several with the host's BuildKit driver (runner_class EngineRunner, "
-                       "the default)",))
+                       "several with BuildKit (the default runner on a host whose docker CLI "
+                       "has BuildKit)",))
             return
         yield BuildStarted(uri=job.uri, builder="remote", driver=builder.driver,
                            dockerfile=dockerfile)

@@ -29,6 +29,7 @@ from imagebuild_nb.spec.reference import ImageReference
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _FIELDS = {"uri", "context", "dockerfile", "push", "force", "spec", "secrets", "platform"}
 # os/arch[/variant] as the engines name them, comma-separated for a multi-platform index.
+MAX_PLATFORMS = 8
 PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?(,[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?)*$")
 # A submission is a few levels deep (an Image spec: 4). The limit stops hostile nesting before
 # anything recursive (decoding, validation, hashing, storing) walks it.
@@ -165,11 +166,14 @@ def _platform(data: dict[str, Any]) -> str | None:
     if data.get("platform") is None:
         return None
     value = _string(data, "platform")
-    if not PLATFORM_RE.match(value):
+    if not PLATFORM_RE.fullmatch(value):
         raise SubmissionError(
             f"platform {value!r} is not a platform: use os/arch[/variant] in lower case, "
             "comma-separated for several, e.g. 'linux/amd64' or 'linux/amd64,linux/arm64'")
-    return canonical_platform(value)
+    platforms = canonical_platform(value) or ""
+    if platforms.count(",") >= MAX_PLATFORMS:  # each one is a build of its own (qemu: slow)
+        raise SubmissionError(f"platform names more than {MAX_PLATFORMS} platforms")
+    return platforms
 
 
 def _string(data: dict[str, Any], name: str, default: str | None = None) -> str:

@@ -91,3 +91,32 @@ def test_the_service_answers_400_with_the_reason_and_stores_nothing(
         assert accepted.json()["spec"] == valid_spec()
     with service.client() as client:
         client.wait(accepted.json()["id"])
+
+
+@pytest.mark.parametrize(
+    ("platform", "reason"),
+    [
+        ("linux/amd64\n", "is not a platform"),
+        ("Linux/AMD64", "is not a platform"),
+        ("linux", "is not a platform"),
+        ("linux/amd64,,linux/arm64", "is not a platform"),
+        (",".join(f"linux/arch{n}" for n in range(9)), "more than 8 platforms"),
+        (["linux/amd64"], "platform must be a string"),
+    ],
+    ids=["newline", "upper case", "no arch", "empty item", "nine", "a list"],
+)
+def test_a_bad_platform_is_refused_naming_it(platform: object, reason: str) -> None:
+    with pytest.raises(SubmissionError, match=reason):
+        Submission.from_json({"uri": "localhost:5001/demo:1", "context": CONTEXT,
+                              "platform": platform})
+
+
+def test_platforms_are_one_canonical_set_and_part_of_the_build_identity() -> None:
+    def parsed(platform: str | None) -> Submission:
+        return Submission.from_json({"uri": "localhost:5001/demo:1", "context": CONTEXT,
+                                     **({"platform": platform} if platform else {})})
+
+    both = parsed("linux/arm64,linux/amd64,linux/arm64")
+    assert both.platform == "linux/amd64,linux/arm64"
+    assert both.dedup_key == parsed("linux/amd64,linux/arm64").dedup_key
+    assert both.dedup_key != parsed("linux/arm64").dedup_key != parsed(None).dedup_key
