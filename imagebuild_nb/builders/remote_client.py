@@ -282,8 +282,8 @@ class RemoteBuildClient:
     def _raise_for(self, response: httpx.Response) -> None:
         status = response.status_code
         try:
-            message = str(response.json().get("message"))
-        except ValueError:
+            message = str(response.json().get("message") or response.reason_phrase)
+        except (ValueError, AttributeError):  # not JSON, or not an object
             message = response.reason_phrase
         if status in (401, 403) and self.endpoint.from_hub:
             raise ServiceError(
@@ -305,8 +305,8 @@ class RemoteBuildClient:
             raise ServiceError(
                 f"the build service refused the request ({status}): {message}",
                 status_code=status,
-                hint="another user's build, or a cancel of a build you joined, needs the "
-                     "service's admin scope from its operator",
+                hint="the token is accepted but may not do this; the service's operator "
+                     "decides who may (behind a JupyterHub: its roles and scopes)",
             )
         raise ServiceError(f"the build service answered {status}: {message}", status_code=status)
 
