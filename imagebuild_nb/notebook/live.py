@@ -156,19 +156,43 @@ def finished_script(view: View) -> str:
     output only (JupyterLab and Notebook 7 run scripts of outputs they produced themselves)."""
     if not view.finished:
         return ""
-    text = json.dumps(f"{_MARK.get(view.status, '')} {view.header}".strip())
-    # Several builds may end while the user is away: each shows its mark over the page's own
-    # title (kept once, on window), and coming back restores that title, not another mark.
-    return ("<script>(() => { if (!document.hidden && document.hasFocus()) return;"
-            f"const text = {text}, w = window;"
-            "if (w.imagebuildTitle === undefined) w.imagebuildTitle = document.title;"
-            "document.title = text + ' · ' + w.imagebuildTitle;"
-            "const back = () => { if (document.hidden) return;"
-            "document.removeEventListener('visibilitychange', back);"
-            "window.removeEventListener('focus', back);"
-            "if (w.imagebuildTitle === undefined) return;"
-            "document.title = w.imagebuildTitle; delete w.imagebuildTitle; };"
-            "document.addEventListener('visibilitychange', back);"
-            "window.addEventListener('focus', back);"
-            "if (window.Notification && Notification.permission === 'granted') {"
-            "new Notification('imagebuild', {body: text}); } })();</script>")
+    # JSON is a JavaScript string literal; "</" escaped, so no text can end the script early.
+    text = json.dumps(f"{_MARK.get(view.status, '')} {view.header}".strip()).replace("</", "<\\/")
+    return "<script>" + _TITLE_SCRIPT.replace("TEXT", text) + "</script>"
+
+
+# Several builds may end while the user is away: the latest one's mark goes over the page's own
+# title (kept once, on window), and coming back restores that title, not another mark. The page
+# may set its own title meanwhile (JupyterLab does when the notebook's state changes): that
+# becomes the title to restore, and the mark goes back over it.
+_TITLE_SCRIPT = """(() => {
+  if (!document.hidden && document.hasFocus()) return;
+  const text = TEXT, w = window;
+  if (w.imagebuildTitle === undefined) w.imagebuildTitle = document.title;
+  w.imagebuildMark = text + ' · ';
+  const mark = () => { document.title = w.imagebuildMark + w.imagebuildTitle; };
+  mark();
+  const element = document.querySelector('title');
+  if (!w.imagebuildObserver && element) {
+    w.imagebuildObserver = new MutationObserver(() => {
+      if (w.imagebuildTitle === undefined || document.title.startsWith(w.imagebuildMark)) return;
+      w.imagebuildTitle = document.title;
+      mark();
+    });
+    w.imagebuildObserver.observe(element, {childList: true, characterData: true, subtree: true});
+  }
+  const back = () => {
+    if (document.hidden) return;
+    document.removeEventListener('visibilitychange', back);
+    window.removeEventListener('focus', back);
+    if (w.imagebuildTitle === undefined) return;
+    const title = w.imagebuildTitle;
+    delete w.imagebuildTitle;
+    document.title = title;
+  };
+  document.addEventListener('visibilitychange', back);
+  window.addEventListener('focus', back);
+  if (window.Notification && Notification.permission === 'granted') {
+    new Notification('imagebuild', {body: text});
+  }
+})();"""
