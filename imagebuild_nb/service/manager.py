@@ -337,17 +337,10 @@ class BuildManager:
             context_dir,
             self.archive_limits,
         )
-        job = BuildJob(
-            build_id=record.id,
-            uri=record.uri,
-            context_dir=context_dir,
-            dockerfile=record.dockerfile,
-            force=record.force,
-            push=record.push,
-            spec=record.spec,
-            secrets=self.secrets.sources(record.secrets or {}),
-            platform=record.platform,
-        )
+        job = BuildJob(build_id=record.id, uri=record.uri, context_dir=context_dir,
+                       dockerfile=record.dockerfile, force=record.force, push=record.push,
+                       spec=record.spec, platform=record.platform,
+                       secrets=self.secrets.sources(record.secrets or {}))
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._drive, live, job, loop)
         self._drain(live)
