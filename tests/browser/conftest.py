@@ -23,6 +23,8 @@ import httpx
 import nbformat
 import pytest
 
+from tests.support.processes import stop_process
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -113,12 +115,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, lab_env: dict[str, str]) -> It
             time.sleep(0.2)
         yield Lab(url, token, root)
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, 15)
         log.close()
 
 

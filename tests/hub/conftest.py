@@ -28,6 +28,7 @@ from imagebuild_nb.wire import TERMINAL_STATUSES
 from tests.support.http_gate import Gate
 from tests.support.jupyterhub import Hub
 from tests.support.kernel_ws import Kernel
+from tests.support.processes import stop_process
 from tests.support.services import MIRRORED_BUSYBOX, PLAIN_REGISTRY, free_port
 
 USERS = ("alice", "bob", "carol", "admin")
@@ -164,12 +165,7 @@ def external_service(hub: Hub, tmp_path_factory: pytest.TempPathFactory
             time.sleep(0.2)
         yield service
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 30)
 
 
 @pytest.fixture(scope="package")

@@ -16,6 +16,7 @@ from imagebuild_nb.farm.affinity import family
 from imagebuild_nb.farm.store import FarmStore
 from imagebuild_nb.wire import BuildInfo
 from tests.support.context_tar import context_tar
+from tests.support.processes import stop_process
 
 
 def submit(store: FarmStore, uri: str, dockerfile: str, *, push: bool = True,
@@ -80,12 +81,7 @@ class AgentProcess:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+            stop_process(self.process, 60)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

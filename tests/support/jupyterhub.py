@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.processes import stop_process
 from tests.support.services import free_port
 
 VENV_BIN = Path(sys.executable).parent
@@ -121,12 +122,7 @@ class Hub:
         if self.process is None:
             return []
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, 60)
         deadline = time.monotonic() + 15  # children exit just after the Hub
         while (left := self.pids()) and time.monotonic() < deadline:
             time.sleep(0.2)

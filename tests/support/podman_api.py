@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import stop_process
 from tests.support.unix_ping import engine_answers
 
 
@@ -72,12 +73,7 @@ def podman_api(*, registries: tuple[str, ...] = (), images: tuple[str, ...] = ()
             time.sleep(0.2)
         yield api
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, 30)
         subprocess.run([*podman_command(root), "system", "reset", "-f"], capture_output=True,
                        env=env, check=False)
         subprocess.run(["umount", "-R", str(root / "storage")], capture_output=True, check=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.processes import stop_process
 from tests.support.services import SETUP_HINT, free_port
 
 
@@ -30,12 +31,7 @@ class LaunchedRegistry:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, 10)
 
 
 def launch_registry(

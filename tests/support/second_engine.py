@@ -21,6 +21,7 @@ from pathlib import Path
 
 import docker
 
+from tests.support.processes import stop_process
 from tests.support.unix_ping import engine_answers
 
 
@@ -81,12 +82,7 @@ class SecondEngine:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+            stop_process(self.process, 30)
         # The containerd it started, and shims of containers that outlived a kill: ours, by
         # our exec-root in their command line.
         found = subprocess.run(["pgrep", "-f", str(self.exec_root)], capture_output=True,

@@ -22,6 +22,8 @@ from pathlib import Path
 import docker
 import httpx
 
+from tests.support.processes import stop_process
+
 PLAIN_REGISTRY = os.environ.get("IMAGEBUILD_NB_PLAIN_REGISTRY", "localhost:5001")
 AUTH_REGISTRY = os.environ.get("IMAGEBUILD_NB_AUTH_REGISTRY", "localhost:5002")
 AUTH_USER = os.environ.get("IMAGEBUILD_NB_AUTH_REGISTRY_USER", "imagebuild")
@@ -140,11 +142,7 @@ def throwaway_registry(
             time.sleep(0.05)
         yield registry
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, 10)
         log.close()
 
 
