@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import Any
@@ -321,13 +322,43 @@ def image_id(client: docker.APIClient, tag: str) -> str | None:
         return None
 
 
-def remove_containers(client: docker.APIClient, ids: Iterable[str]) -> None:
-    """Remove build containers left behind (best effort, logged)."""
+def remove_containers(client: docker.APIClient, ids: Iterable[str], *,
+                      timeout: float = 30.0) -> None:
+    """Remove build containers left behind and wait until they are gone (best effort, logged).
+
+    The engine may already be removing one itself (a cancelled legacy build's ``forcerm``): it
+    answers 409 "removal already in progress", and the container still exists for a moment.
+    """
+    pending = []
     for container_id in ids:
         try:
             client.remove_container(container_id, force=True)
             log.debug("removed leftover build container %s", container_id)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as error:
+            if error.status_code == 409:
+                pending.append(container_id)
+            else:
+                log.warning("could not remove build container %s", container_id, exc_info=True)
         except docker.errors.DockerException:
             log.warning("could not remove build container %s", container_id, exc_info=True)
+    deadline = time.monotonic() + timeout
+    for container_id in pending:
+        while _container_exists(client, container_id):
+            if time.monotonic() > deadline:
+                log.warning("build container %s is still being removed after %.0f s",
+                            container_id, timeout)
+                return
+            time.sleep(0.1)
+
+
+def _container_exists(client: docker.APIClient, container_id: str) -> bool:
+    try:
+        client.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.DockerException:
+        log.warning("could not check build container %s", container_id, exc_info=True)
+        return False
+    return True

@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker.errors
 import pytest
+import requests
 
 from imagebuild_nb.builders import InMemoryContext, docker_engine
 from imagebuild_nb.builders.buildkit_cli import BuildKitCliBuilder, Cli
@@ -127,4 +129,42 @@ def test_a_push_to_a_registry_that_never_answers_is_a_failed_push_not_a_crash(
         assert time.monotonic() - started < 60
     finally:
         client.remove_image(tag)
+        client.close()
+
+
+class _RemovalAlreadyInProgress:
+    """The real engine, but the first removal of a container answers what dockerd says while
+    it removes that container itself (a cancelled legacy build's forcerm): 409, and the
+    removal finishes a moment later."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    def remove_container(self, container_id: str, force: bool = False) -> None:
+        def engine_removes_it() -> None:
+            time.sleep(1.0)
+            self._client.remove_container(container_id, force=True)  # type: ignore[attr-defined]
+
+        threading.Thread(target=engine_removes_it, daemon=True).start()
+        response = requests.Response()
+        response.status_code = 409
+        raise docker.errors.APIError(
+            "Conflict", response=response,
+            explanation=f"removal of container {container_id[:12]} is already in progress")
+
+
+@pytest.mark.engine
+def test_removing_a_container_the_engine_is_already_removing_waits_until_it_is_gone() -> None:
+    client = docker_engine.connect(timeout=30)
+    try:
+        container = client.create_container(BUSYBOX_IMAGE, "sleep 60")["Id"]
+        client.start(container)
+        docker_engine.remove_containers(_RemovalAlreadyInProgress(client), [container])
+        assert not client.containers(all=True, filters={"id": container})
+    finally:
+        with contextlib.suppress(Exception):
+            client.remove_container(container, force=True)
         client.close()
