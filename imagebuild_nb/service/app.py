@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,15 @@ class ImageBuildServerApp(ServerApp):
     @default("terminals_enabled")
     def _no_terminals(self) -> bool:
         return False
+
+    def init_signal(self) -> None:
+        super().init_signal()
+        # With no terminal to confirm on, SIGINT stops the service as SIGTERM does: JupyterHub
+        # stops its services with SIGINT first. jupyter_server's default there is a bare
+        # KeyboardInterrupt that skips stopping the extension, and the process then waits
+        # forever for the threads of the builds it never cancelled.
+        if not (sys.stdin and sys.stdin.isatty()):
+            signal.signal(signal.SIGINT, self._signal_stop)
 
     def init_configurables(self) -> None:
         super().init_configurables()

@@ -331,6 +331,7 @@ class BuildManager:
         shutil.rmtree(context_dir, ignore_errors=True)
         live.log = self.store.open_event_log(record.id)
         self.store.update(record.id, status=RUNNING, started=time.time())
+        log.info("build %s running for %s", record.id, record.owner or "the service's token")
         await asyncio.to_thread(
             extract_archive,
             self.store.context_path(record.context),

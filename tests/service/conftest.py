@@ -72,7 +72,10 @@ class ServiceProcess:
             *self.options,
         ]
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=environ)
+        # No terminal, as under JupyterHub or systemd (jupyter_server treats SIGINT apart
+        # when its stdin is one).
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=log, env=environ)
         log.close()
         self.starts += 1
         deadline = time.monotonic() + 120  # generous: imports alone take 15 s on a loaded machine

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 
+import docker
 import pytest
 
 from imagebuild_nb.builders.remote import RemoteBuildClient
@@ -12,7 +15,7 @@ from imagebuild_nb.events import BuildEvent, BuildFailed, BuildFinished
 from tests.service.conftest import SLOW_RUN, ServiceProcess, busybox_request
 from tests.service.proxy import cuttable_proxy
 from tests.service.test_remote_build import wait_for
-from tests.support.services import Registry, free_port
+from tests.support.services import Registry, containers_with, free_port
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 
@@ -76,6 +79,34 @@ def test_killed_service_marks_running_build_interrupted_and_client_says_so(
         page = http.get(f"/imagebuild/builds/{run.id}")
     assert "interrupted" in page.text and "line-5" in page.text  # the log survived the restart
     client.close()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_stops_the_service_and_its_running_build_at_once(
+    service: ServiceProcess, plain_registry: Registry, busybox_base: str, unique_name: str,
+    docker_client: docker.DockerClient, stop: signal.Signals,
+) -> None:
+    """JupyterHub stops a managed service with SIGINT (then SIGTERM after 10 s, SIGKILL after 5
+    more); systemd and ``docker stop`` send SIGTERM. Either stops it cleanly, with a build
+    running: the build ends with it (no RUN left behind) and is "interrupted" after a restart."""
+    uri = f"{plain_registry.host}/{unique_name}:stopped"
+    marker = f"held-{unique_name}"
+    with service.client() as client:
+        run = client.submit_request(busybox_request(busybox_base, uri, f"echo {marker}; sleep 300"))
+        for event in client.events(run.id):
+            if getattr(event, "text", "") == marker:
+                break
+    assert service.process is not None
+    stopped_at = time.monotonic()
+    service.process.send_signal(stop)
+    code = service.process.wait(timeout=60)
+    assert time.monotonic() - stopped_at < 15, service.log_path.read_text()[-2000:]
+    assert code == 0, service.log_path.read_text()[-2000:]
+    wait_for(lambda: not containers_with(docker_client, marker), timeout=30)
+
+    service.start()
+    with service.client() as client:
+        assert client.get(run.id)["status"] == "interrupted"
 
 
 def test_unreachable_service_is_a_clear_error() -> None:
