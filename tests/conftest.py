@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,14 @@ from tests.support.services import (
     throwaway_registry,
     write_docker_config,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A script's background job starts with SIGINT ignored (scripts/test runs a tier so), and
+    # every process the tests start would inherit that: the Hub's SIGINT to its services and a
+    # build's SIGINT to the docker CLI would do nothing. Processes start as under a shell.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ recipe (``imagebuild_nb.service.hub.configure_hub``), with per-user limits; a se
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -87,6 +88,40 @@ def _service_recipe(root: Path, name: str, url: str, args: list[str],
     ]
     return (f"configure_hub(c, name={name!r}, url={url!r}, service_args={service_args!r},\n"
             f"              environment={environment!r}, build_admins={list(build_admins)!r})\n")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test shows the end of the Hub's log: the Hub's, the services' and the user
+    servers' lines, which say what the service did with the builds the test waited for."""
+    outcome = yield
+    report = outcome.get_result()
+    hub = getattr(item, "funcargs", {}).get("hub")
+    if report.failed and isinstance(hub, Hub) and hub.log_path.is_file():
+        lines = hub.log_path.read_text(errors="replace").splitlines()[-HUB_LOG_LINES:]
+        report.sections.append((f"JupyterHub log (last {HUB_LOG_LINES} lines)", "\n".join(lines)))
+        for service, token, build_id in _SUBMITTED:
+            report.sections.append((f"build {build_id} on {service.name}",
+                                    _build_state(service, token, build_id)))
+    if report.when == "teardown":
+        _SUBMITTED.clear()
+
+
+HUB_LOG_LINES = 80
+# The builds the running test submitted (service, token, id): a failing test shows their state.
+_SUBMITTED: list[tuple[BuildService, str, str]] = []
+
+
+def _build_state(service: BuildService, token: str, build_id: str) -> str:
+    try:
+        with service.http(token) as http:
+            record = http.get(f"/imagebuild/api/builds/{build_id}").json()
+            log = http.get(f"/imagebuild/api/builds/{build_id}/log").text.splitlines()[-15:]
+    except (httpx.HTTPError, ValueError) as error:
+        return f"could not read it: {error!r}"
+    fields = {key: record.get(key) for key in ("status", "owner", "created", "started",
+                                               "finished", "error")}
+    return "\n".join([json.dumps(fields), *log])
 
 
 @pytest.fixture(scope="package")
@@ -230,7 +265,9 @@ def gated_request(gate: Gate, key: str, *, first: str = "") -> BuildRequest:
 def submit(service: BuildService, token: str, request: object) -> str:
     """Submit as the token's user through the project's own client; the build's id."""
     with service.client(token) as client:
-        return client.submit_request(request).id  # type: ignore[arg-type]
+        build_id = client.submit_request(request).id  # type: ignore[arg-type]
+    _SUBMITTED.append((service, token, build_id))
+    return build_id
 
 
 def wait_ended(service: BuildService, token: str, build_id: str, *, timeout: float = 300) -> str:
