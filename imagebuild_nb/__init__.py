@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from imagebuild_nb.build import DryRun, ImageBuild
 from imagebuild_nb.checkers import ExistenceChecker, ExistenceResult
 from imagebuild_nb.engine import ImageBuildEngine
@@ -22,6 +24,9 @@ from imagebuild_nb.render import BuildContext
 from imagebuild_nb.spec.convert import as_image
 from imagebuild_nb.spec.image import Image
 from imagebuild_nb.spec.reference import ImageReference
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 __version__ = "0.1.0"
 
@@ -48,21 +53,20 @@ __all__ = [
 ]
 
 
-def load_ipython_extension(ipython: object) -> None:
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext imagebuild_nb``: register the %imagebuild magics and their settings."""
     from imagebuild_nb.notebook.magics import ImageBuildMagics
 
-    shell: object = ipython
-    magics = ImageBuildMagics(shell=shell)
-    shell.register_magics(magics)  # type: ignore[attr-defined]
-    configurables = shell.configurables  # type: ignore[attr-defined]
+    magics = ImageBuildMagics(shell=ipython)
+    ipython.register_magics(magics)
     # %reload_ext must not leave two ImageBuildMagics in %config's list.
+    configurables = _configurables(ipython)
     configurables[:] = [c for c in configurables if type(c).__name__ != "ImageBuildMagics"]
     configurables.append(magics)
 
 
-def unload_ipython_extension(ipython: object) -> None:
-    configurables = ipython.configurables  # type: ignore[attr-defined]
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    configurables = _configurables(ipython)
     configurables[:] = [c for c in configurables if type(c).__name__ != "ImageBuildMagics"]
 
 
@@ -80,3 +84,8 @@ def __getattr__(name: str) -> object:
 
         return ImageBuildWidget
     raise AttributeError(f"module 'imagebuild_nb' has no attribute {name!r}")
+
+
+def _configurables(ipython: InteractiveShell) -> list[object]:
+    """What ``%config`` lists (IPython types the list by its first entry, the shell)."""
+    return cast("list[object]", ipython.configurables)

@@ -34,8 +34,8 @@ import dataclasses
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from imagebuild_nb.build import DryRun, ImageBuild
 from imagebuild_nb.builders import platforms
@@ -43,6 +43,7 @@ from imagebuild_nb.builders.base import Builder, ExistenceCheck, SubmittingBuild
 from imagebuild_nb.builders.own_store import ChecksOwnStore
 from imagebuild_nb.builders.select import get_builder
 from imagebuild_nb.builders.target import BuildTarget
+from imagebuild_nb.checkers.result import ExistenceResult
 from imagebuild_nb.errors import ImageBuildError
 from imagebuild_nb.events import BuildEvent, BuildFailed, BuildFinished, BuildStarted, LogLine
 from imagebuild_nb.plan import BuildPlan
@@ -51,6 +52,9 @@ from imagebuild_nb.singleflight import SingleFlight
 from imagebuild_nb.spec.convert import ImageLike
 from imagebuild_nb.spec.reference import ImageReference
 from imagebuild_nb.spec.secrets import remote_secrets, resolve, scrub, secret_values
+
+if TYPE_CHECKING:
+    from imagebuild_nb.verify import VerifyResult
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +163,7 @@ class ImageBuildEngine:
     # -- existence ------------------------------------------------------------------------------
 
     @_either
-    def check(self, image: EngineInput) -> Any:
+    def check(self, image: EngineInput) -> ExistenceResult:
         """Tri-state existence (exists / missing / unknown with reason) of ``image``."""
         return self._check(self.plan(image), self.settings.default_builder)
 
@@ -233,7 +237,8 @@ class ImageBuildEngine:
         return handle.wait() if wait else handle
 
     @_either
-    def verify(self, image: EngineInput | str, modules: Any = None) -> Any:
+    def verify(self, image: EngineInput | str,
+               modules: Iterable[str] | None = None) -> VerifyResult:
         """Import the kernel's imported modules (or ``modules``) in a container of the built
         ``image``; per module: same version / different / fails. See :mod:`imagebuild_nb.verify`."""
         from imagebuild_nb.verify import verify
@@ -245,6 +250,7 @@ class ImageBuildEngine:
         """The leader's part: check existence, then start the build when one is needed."""
         reason, existence = self._why_build(plan, force, name)
         if reason is None:
+            assert existence is not None  # only a check finds it there
             return self._annotated(ImageBuild.found_existing(
                 plan.uri, digest=existence.digest, builder=name, driver=chosen.driver,
                 existence=existence), plan)
@@ -278,7 +284,7 @@ class ImageBuildEngine:
 
         return handle.start(run, on_done=on_done)
 
-    def _check(self, plan: BuildPlan, builder: str) -> Any:
+    def _check(self, plan: BuildPlan, builder: str) -> ExistenceResult:
         """Ask where the build would happen: a builder that answers existence itself (the
         service, with its own registry credentials) is asked; otherwise our checker."""
         platform = plan.platform or self.settings.platform
@@ -293,7 +299,8 @@ class ImageBuildEngine:
                                           platform=platform)
         return self.checker.check(plan.uri, spec_hash=plan.check_spec_hash, platform=platform)
 
-    def _why_build(self, plan: BuildPlan, force: bool, builder: str) -> tuple[str | None, Any]:
+    def _why_build(self, plan: BuildPlan, force: bool,
+                   builder: str) -> tuple[str | None, ExistenceResult | None]:
         """Why a build is needed (None: it exists), and the existence result when checked."""
         if force:
             return "force: rebuild without cache", None

@@ -8,7 +8,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -21,6 +21,16 @@ from imagebuild_nb.notebook.live import LiveView, LogText, StatusView
 from imagebuild_nb.progress.follow import Interrupted, follow
 from imagebuild_nb.progress.model import Progress
 from imagebuild_nb.settings import Settings
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from imagebuild_nb.build import ImageBuild
+    from imagebuild_nb.engine import ImageBuildEngine
+    from imagebuild_nb.events import BuildEvent
+    from imagebuild_nb.notebook.widget import ImageBuildWidget
+    from imagebuild_nb.spec.image import Image
+    from imagebuild_nb.spec.reference import ImageReference
 
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])*$")
 
@@ -53,11 +63,11 @@ class ImageBuildMagics(Magics):
                      help="Last log lines of the running step shown in the cell during a build; "
                      "the full log is `%imagebuild logs`.")
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+    def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.builds: dict[str, Any] = {}
+        self.builds: dict[str, ImageBuild] = {}
         self.progress: dict[str, Progress] = {}  # build id -> its steps, fed as it runs
-        self.last_build: Any = None
+        self.last_build: ImageBuild | None = None
 
     def settings(self) -> Settings:
         """The kernel's engine settings (environment, then ``ImageBuildEngine.configure``)
@@ -66,7 +76,7 @@ class ImageBuildMagics(Magics):
 
         names = ("default_builder", "registry", "base_image_mirror", "network_mode",
                  "unknown_existence_policy", "local_driver", "remote_url", "remote_token")
-        overrides: dict[str, Any] = {name: getattr(self, name) for name in names}
+        overrides: dict[str, object] = {name: getattr(self, name) for name in names}
         if self.extra_ca_files is not None:
             overrides["extra_ca_files"] = tuple(self.extra_ca_files)
         chosen = {name: value for name, value in overrides.items() if value is not None}
@@ -74,7 +84,7 @@ class ImageBuildMagics(Magics):
         return base.replace(**chosen) if chosen else base
 
     @line_cell_magic
-    def imagebuild(self, line: str, cell: str | None = None) -> Any:
+    def imagebuild(self, line: str, cell: str | None = None) -> object:
         try:
             if cell is None and freeze_magics.handles(line):  # freeze, verify, run
                 return freeze_magics.dispatch(self, line)
@@ -89,7 +99,7 @@ class ImageBuildMagics(Magics):
 
     # -- line magic ------------------------------------------------------------------------------
 
-    def _line(self, args: argparse.Namespace) -> Any:
+    def _line(self, args: argparse.Namespace) -> object:
         if args.command in ("status", "logs", "cancel"):
             return self._build_command(args)
         target = self._resolve_image(args.image)
@@ -99,7 +109,7 @@ class ImageBuildMagics(Magics):
             return self._widget(target)
         return self._build(self._require_image(target, args.image), args)
 
-    def _cell(self, args: argparse.Namespace, body: str) -> Any:
+    def _cell(self, args: argparse.Namespace, body: str) -> object:
         from imagebuild_nb import Image
 
         if not body.strip():
@@ -125,7 +135,7 @@ class ImageBuildMagics(Magics):
 
     # -- commands ----------------------------------------------------------------------------------
 
-    def _build(self, image: Any, args: argparse.Namespace, cell: str | None = None) -> Any:
+    def _build(self, image: Image, args: argparse.Namespace, cell: str | None = None) -> object:
         engine = self._engine()
         build = engine.build(image, builder=args.builder, dry_run=args.dry_run,
                              force=args.force, wait=False)
@@ -136,7 +146,7 @@ class ImageBuildMagics(Magics):
             return build
         return self._follow(build, cell=cell)
 
-    def _remember(self, build: Any) -> None:
+    def _remember(self, build: ImageBuild) -> None:
         """Keep the build (``status``/``logs``/``cancel`` with no argument mean the last one)
         and fold its events into its steps as they come."""
         self.builds[build.id] = build
@@ -145,7 +155,8 @@ class ImageBuildMagics(Magics):
             progress = self.progress[build.id] = Progress()
             build.subscribe(progress.feed)
 
-    def _follow(self, build: Any, *, cancel: bool = True, cell: str | None = None) -> Any:
+    def _follow(self, build: ImageBuild, *, cancel: bool = True,
+                cell: str | None = None) -> ImageBuild:
         """Follow in the cell: one display of the steps, updated in place; never the whole log.
 
         A failed build is returned like any other (``b = %imagebuild build img`` sets ``b``).
@@ -164,7 +175,7 @@ class ImageBuildMagics(Magics):
         live.finish()
         return build
 
-    def _build_command(self, args: argparse.Namespace) -> Any:
+    def _build_command(self, args: argparse.Namespace) -> object:
         build = self._resolve_build(args.build)
         if args.command == "status":
             return StatusView(build, self._progress_of(build))
@@ -176,13 +187,13 @@ class ImageBuildMagics(Magics):
             self._follow(build, cancel=False)
         return LogText.of(build)
 
-    def _progress_of(self, build: Any) -> Progress:
+    def _progress_of(self, build: ImageBuild) -> Progress:
         progress = self.progress.get(build.id)
         if progress is None:  # a build made in Python, not by a magic
             progress = Progress().feed_all(build.events)
         return progress
 
-    def _widget(self, image: Any) -> Any:
+    def _widget(self, image: Image | ImageReference) -> ImageBuildWidget:
         try:
             from imagebuild_nb.notebook.widget import ImageBuildWidget
         except ImportError:
@@ -191,7 +202,7 @@ class ImageBuildMagics(Magics):
 
     # -- resolution ------------------------------------------------------------------------------
 
-    def _engine(self) -> Any:
+    def _engine(self) -> ImageBuildEngine:
         """The kernel's default engine, re-configured when the settings changed.
 
         Sharing the default means ``%config`` also applies to ``ImageBuildEngine.build(...)``
@@ -205,7 +216,7 @@ class ImageBuildMagics(Magics):
             engine = ImageBuildEngine.configure(settings)
         return engine
 
-    def _resolve_image(self, text: str) -> Any:
+    def _resolve_image(self, text: str) -> Image | ImageReference:
         from imagebuild_nb import Image, ImageReference
 
         value = self._lookup(text)
@@ -229,7 +240,7 @@ class ImageBuildMagics(Magics):
                          "create one with Image.from_debian_base(...) or "
                          "Image.from_dockerfile(...)")
 
-    def _require_image(self, target: Any, text: str) -> Any:
+    def _require_image(self, target: Image | ImageReference, text: str) -> Image:
         from imagebuild_nb import Image
 
         if not isinstance(target, Image):
@@ -237,7 +248,7 @@ class ImageBuildMagics(Magics):
                              "held in a variable (e.g. img = Image.from_base(...))")
         return target
 
-    def _resolve_build(self, text: str | None) -> Any:
+    def _resolve_build(self, text: str | None) -> ImageBuild:
         if text is None:
             if self.last_build is None:
                 raise UsageError("no build yet in this kernel: run %imagebuild build IMAGE first, "
@@ -245,14 +256,14 @@ class ImageBuildMagics(Magics):
             return self.last_build
         value = self._lookup(text)
         if value is not None and hasattr(value, "cancel") and hasattr(value, "logs"):
-            return value
+            return cast("ImageBuild", value)  # a build handle, whatever made it
         if text in self.builds:
             return self.builds[text]
         known = ", ".join(self.builds) or "none yet"
         raise UsageError(f"no build {text!r}: pass the variable holding a build or a build id "
                          f"started in this kernel (known: {known})")
 
-    def _lookup(self, text: str) -> Any:
+    def _lookup(self, text: str) -> object:
         if not _VARIABLE.match(text):
             return None
         namespace = self.shell.user_ns if self.shell is not None else {}
@@ -265,13 +276,13 @@ class ImageBuildMagics(Magics):
             raise UsageError(f"cannot evaluate {text!r}: {error}") from None
 
 
-def _remove_when_done(folder: Path, build: Any) -> None:
+def _remove_when_done(folder: Path, build: ImageBuild | None) -> None:
     """Remove a cell's scratch folder now, or when ``build`` (still running) ends."""
     if build is None or build.done:
         shutil.rmtree(folder, ignore_errors=True)
         return
 
-    def on_event(event: Any) -> None:
+    def on_event(event: BuildEvent) -> None:
         if is_terminal(event):
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -51,7 +51,9 @@ from imagebuild_nb.notebook.viewstate import (
 from imagebuild_nb.settings import Settings
 
 if TYPE_CHECKING:
+    from imagebuild_nb.build import ImageBuild
     from imagebuild_nb.engine import ImageBuildEngine
+    from imagebuild_nb.spec.convert import ImageLike
 
 class _ShowPage:
     def __init__(self, page: int | None) -> None:
@@ -85,7 +87,7 @@ class ImageBuildWidget(widgets.VBox):
                      "building, built, failed, cancelled or dry-run (Python side, not synced).")
     digest = Unicode(None, allow_none=True, help="Digest from the last check or build.")
 
-    def __init__(self, image: Any, engine: ImageBuildEngine | None = None, *,
+    def __init__(self, image: ImageLike, engine: ImageBuildEngine | None = None, *,
                  settings: Settings | None = None, flush_interval: float | None = 0.25,
                  tail_lines: int = 120, log_max_bytes: int = 64 * 1024 * 1024,
                  queue_limit: int = 20_000, **kwargs: Any) -> None:
@@ -105,7 +107,7 @@ class ImageBuildWidget(widgets.VBox):
         self._record = BuildRecord(tail_lines=tail_lines, max_bytes=log_max_bytes)
         self._job_lock = threading.Lock()
         self._job: str | None = None
-        self._handle: Any = None
+        self._handle: ImageBuild | None = None
         self._cancel_requested = threading.Event()
         self._flush_lock = threading.RLock()
         self._flush_thread: int | None = None
@@ -301,7 +303,7 @@ class ImageBuildWidget(widgets.VBox):
         finally:
             self._end_job()
 
-    def _cancel(self, handle: Any) -> None:
+    def _cancel(self, handle: ImageBuild) -> None:
         try:
             handle.cancel()
         except Exception as error:  # noqa: BLE001 - shown in the widget
