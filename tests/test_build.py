@@ -94,7 +94,7 @@ def test_keyboard_interrupt_during_wait_cancels_then_propagates() -> None:
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         build.wait()
-    assert build.status == "cancelled" and time.monotonic() - started < 5
+    assert build.status == "cancelled" and time.monotonic() - started < 15  # not the 30 s
 
 
 def _signal_after_release(condition: threading.Condition) -> None:
@@ -128,7 +128,7 @@ def test_ctrl_c_while_following_a_silent_build_is_not_held_until_the_next_event(
     with pytest.raises(KeyboardInterrupt):
         for _ in build:  # no idle ticks: the deferral must end with each wait, not the loop
             pass
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15  # not the build's 30 s of silence
     build.cancel()
     assert build.wait(5, raise_on_error=False).status == "cancelled"
 

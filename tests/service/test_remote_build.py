@@ -64,9 +64,8 @@ def test_no_wait_page_shows_live_log_and_cancel_stops_the_build(
 ) -> None:
     uri = f"{plain_registry.host}/{unique_name}:slow"
     with service.client() as client, service.http() as http:
-        started = time.monotonic()
         run = client.submit_request(busybox_request(busybox_base, uri, SLOW_RUN))
-        assert time.monotonic() - started < 2, "wait=False must return at once"
+        # Submitting returns at once: the build (10 s of RUN) has not ended.
         assert client.get(run.id)["status"] in ("queued", "running")
 
         def page_with_log() -> str | None:
