@@ -69,12 +69,18 @@ class ImageBuildServerApp(ServerApp):
 
     def init_signal(self) -> None:
         super().init_signal()
-        # With no terminal to confirm on, SIGINT stops the service as SIGTERM does: JupyterHub
-        # stops its services with SIGINT first. jupyter_server's default there is a bare
-        # KeyboardInterrupt that skips stopping the extension, and the process then waits
-        # forever for the threads of the builds it never cancelled.
-        if not (sys.stdin and sys.stdin.isatty()):
-            signal.signal(signal.SIGINT, self._signal_stop)
+        # Unless a user at a terminal can answer jupyter_server's "Shut down?" prompt, SIGINT
+        # stops the service as SIGTERM does: JupyterHub stops its services with SIGINT first
+        # (from a session of their own, on the Hub's terminal when it has one). Without a
+        # terminal, jupyter_server's default is a bare KeyboardInterrupt that skips stopping the
+        # extension, and the process then waits forever for the builds it never cancelled.
+        if not _in_the_foreground_of_a_terminal():
+            signal.signal(signal.SIGINT, self._stop_on_sigint)
+
+    def _stop_on_sigint(self, sig: int, frame: object) -> None:
+        if self._stopping:  # a second SIGINT: stop waiting for whatever holds the exit up
+            raise KeyboardInterrupt
+        self._signal_stop(sig, frame)
 
     def init_configurables(self) -> None:
         super().init_configurables()
@@ -299,6 +305,14 @@ class ImageBuildServiceApp(ExtensionApp):
         await self.backend.shutdown()
         self.settings["imagebuild_checker"].close()
 
+
+def _in_the_foreground_of_a_terminal() -> bool:
+    """Whether stdin is a terminal whose foreground process group is ours: a user there
+    pressed Ctrl-C and can answer a prompt."""
+    try:
+        return bool(sys.stdin) and os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError):  # not a terminal, or stdin closed
+        return False
 
 def _redacted_url(url: str) -> str:
     """The database URL without its password, for the log."""

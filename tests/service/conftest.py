@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import secrets
 import signal
 import subprocess
@@ -37,7 +38,11 @@ class ServiceProcess:
     options: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     script: Path = SERVICE_SCRIPT  # jupyter-server: the service embedded in a Jupyter Server
+    # stdin a terminal, the service in a session of its own: how a Hub run from a terminal
+    # starts its services. Otherwise no terminal, as under systemd or Kubernetes.
+    on_a_terminal: bool = False
     process: subprocess.Popen[bytes] | None = None
+    _terminal: int | None = None  # our end of its terminal
     starts: int = 0
 
     @property
@@ -72,11 +77,16 @@ class ServiceProcess:
             *self.options,
         ]
         log = self.log_path.open("ab")
-        # No terminal, as under JupyterHub or systemd (jupyter_server treats SIGINT apart
-        # when its stdin is one).
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=log, env=environ)
+        if self._terminal is not None:  # the last run's
+            os.close(self._terminal)
+        leader, terminal = pty.openpty() if self.on_a_terminal else (None, None)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL if terminal is None else terminal, stdout=log,
+            stderr=log, env=environ, start_new_session=self.on_a_terminal)
         log.close()
+        if terminal is not None:  # the child has its copy; the other end stays open meanwhile
+            os.close(terminal)
+        self._terminal = leader
         self.starts += 1
         deadline = time.monotonic() + 120  # generous: imports alone take 15 s on a loaded machine
         while True:
@@ -91,14 +101,16 @@ class ServiceProcess:
             time.sleep(0.05)
 
     def stop(self, *, kill: bool = False) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._terminal is not None:
+            os.close(self._terminal)
+            self._terminal = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -143,7 +155,9 @@ def _service_docker_config(directory: Path) -> Path:
     return write_docker_config(directory, {AUTH_REGISTRY: (AUTH_USER, AUTH_PASSWORD)})
 
 
-def _default_options(directory: Path) -> dict[str, object]:
+def default_service_options(directory: Path) -> dict[str, object]:
+    """What the ``service`` fixtures start with: the Engine-API runner, and a Docker config
+    with the Basic-auth registry's credentials (in ``directory``)."""
     config = _service_docker_config(directory / "service-docker-config")
     return {"env": {"DOCKER_CONFIG": str(config)}, "options": (DOCKER_API_RUNNER,)}
 
@@ -151,7 +165,7 @@ def _default_options(directory: Path) -> dict[str, object]:
 @pytest.fixture
 def service(start_service: Callable[..., ServiceProcess], tmp_path: Path) -> ServiceProcess:
     """A service of this test's own (tests that stop, kill or restart it)."""
-    return start_service(**_default_options(tmp_path))
+    return start_service(**default_service_options(tmp_path))
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +173,7 @@ def shared_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
     """One service for a whole test module (starting one takes seconds on a loaded machine)."""
     directory = tmp_path_factory.mktemp("shared-service")
     with running_services(directory) as start:
-        yield start(**_default_options(directory))
+        yield start(**default_service_options(directory))
 
 
 def busybox_request(
