@@ -162,12 +162,14 @@ class DockerApiBuilder:
                 body.close()
                 writer.join(timeout=5)
             if cancel.is_set() or silent:
-                self._clean_after_cancel(client, parser, request)
+                cleaned = self._clean_after_cancel(client, parser, request)
                 if silent:
                     yield BuildFailed(message=docker_engine.silence_message(self.silence_timeout),
                                       step=parser.failed_step, lines=tuple(parser.tail))
                 else:
-                    yield BuildCancelled(message="cancelled; build containers removed")
+                    yield BuildCancelled(message="cancelled; build containers removed" if cleaned
+                                         else "cancelled; a build container could not be "
+                                              "removed (docker ps -a)")
                 return
         if parser.error is not None or parser.image_id is None:
             yield BuildFailed(
@@ -202,12 +204,12 @@ class DockerApiBuilder:
         raise error
 
     def _clean_after_cancel(self, client: Any, parser: LegacyStreamParser,
-                            request: BuildRequest) -> None:
+                            request: BuildRequest) -> bool:
         # The engine stops a disconnected build on its own, but the container of the RUN it was
-        # in may outlive our request for a moment: remove it explicitly.
+        # in may outlive our request for a moment: remove it explicitly (whether all are gone).
         fresh = docker_engine.connect(timeout=30)
         try:
-            docker_engine.remove_containers(fresh, parser.containers)
+            return docker_engine.remove_containers(fresh, parser.containers)
         finally:
             fresh.close()
 

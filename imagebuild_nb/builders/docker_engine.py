@@ -323,42 +323,39 @@ def image_id(client: docker.APIClient, tag: str) -> str | None:
 
 
 def remove_containers(client: docker.APIClient, ids: Iterable[str], *,
-                      timeout: float = 30.0) -> None:
-    """Remove build containers left behind and wait until they are gone (best effort, logged).
+                      timeout: float = 30.0) -> bool:
+    """Remove build containers left behind; whether all are gone (best effort, logged).
 
     The engine may already be removing one itself (a cancelled legacy build's ``forcerm``): it
-    answers 409 "removal already in progress", and the container still exists for a moment.
+    answers 409 "removal ... already in progress" while the container still exists, so the
+    removal is asked again until the container is gone, for at most ``timeout`` seconds.
     """
-    pending = []
-    for container_id in ids:
-        try:
-            client.remove_container(container_id, force=True)
-            log.debug("removed leftover build container %s", container_id)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as error:
-            if error.status_code == 409:
-                pending.append(container_id)
-            else:
-                log.warning("could not remove build container %s", container_id, exc_info=True)
-        except docker.errors.DockerException:
-            log.warning("could not remove build container %s", container_id, exc_info=True)
     deadline = time.monotonic() + timeout
-    for container_id in pending:
-        while _container_exists(client, container_id):
+    gone = True
+    for container_id in ids:
+        while (removed := _remove(client, container_id)) is None:
             if time.monotonic() > deadline:
-                log.warning("build container %s is still being removed after %.0f s",
+                log.warning("build container %s was still being removed after %.0f s",
                             container_id, timeout)
-                return
+                break
             time.sleep(0.1)
+        gone = gone and bool(removed)
+    return gone
 
 
-def _container_exists(client: docker.APIClient, container_id: str) -> bool:
+def _remove(client: docker.APIClient, container_id: str) -> bool | None:
+    """True: removed or gone; False: cannot be; None: the engine is removing it right now."""
     try:
-        client.inspect_container(container_id)
+        client.remove_container(container_id, force=True)
+        log.debug("removed leftover build container %s", container_id)
+        return True
     except docker.errors.NotFound:
+        return True
+    except docker.errors.APIError as error:
+        if error.status_code == 409 and "in progress" in str(error.explanation or ""):
+            return None
+        log.warning("could not remove build container %s", container_id, exc_info=True)
         return False
     except docker.errors.DockerException:
-        log.warning("could not check build container %s", container_id, exc_info=True)
+        log.warning("could not remove build container %s", container_id, exc_info=True)
         return False
-    return True

@@ -133,38 +133,59 @@ def test_a_push_to_a_registry_that_never_answers_is_a_failed_push_not_a_crash(
 
 
 class _RemovalAlreadyInProgress:
-    """The real engine, but the first removal of a container answers what dockerd says while
-    it removes that container itself (a cancelled legacy build's forcerm): 409, and the
-    removal finishes a moment later."""
+    """The real engine, but removing a container answers what dockerd says while it removes
+    that container itself (a cancelled legacy build's forcerm): 409 "removal ... already in
+    progress", until its own removal, ``after`` seconds on (None: never), is done."""
 
-    def __init__(self, client: object) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._client, name)
+    def __init__(self, client: docker.APIClient, after: float | None) -> None:
+        self._client, self._after = client, after
+        self._removed: dict[str, threading.Event] = {}  # set once the engine's removal is done
 
     def remove_container(self, container_id: str, force: bool = False) -> None:
-        def engine_removes_it() -> None:
-            time.sleep(1.0)
-            self._client.remove_container(container_id, force=True)  # type: ignore[attr-defined]
+        if container_id not in self._removed:
+            self._removed[container_id] = threading.Event()
+            if self._after is not None:
+                threading.Thread(target=self._engine_removes, args=(container_id,)).start()
+        if not self._removed[container_id].is_set():
+            response = requests.Response()
+            response.status_code = 409
+            raise docker.errors.APIError("Conflict", response=response, explanation=(
+                f"removal of container {container_id[:12]} is already in progress"))
+        self._client.remove_container(container_id, force=force)  # 404 now: it is gone
 
-        threading.Thread(target=engine_removes_it, daemon=True).start()
-        response = requests.Response()
-        response.status_code = 409
-        raise docker.errors.APIError(
-            "Conflict", response=response,
-            explanation=f"removal of container {container_id[:12]} is already in progress")
+    def _engine_removes(self, container_id: str) -> None:
+        time.sleep(self._after or 0)
+        self._client.remove_container(container_id, force=True)
+        self._removed[container_id].set()
+
+
+@pytest.fixture
+def sleeping_container() -> Iterator[tuple[docker.APIClient, str]]:
+    client = docker_engine.connect(timeout=30)
+    container = client.create_container(BUSYBOX_IMAGE, "sleep 60")["Id"]
+    client.start(container)
+    try:
+        yield client, container
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.remove_container(container, force=True)
+        client.close()
 
 
 @pytest.mark.engine
-def test_removing_a_container_the_engine_is_already_removing_waits_until_it_is_gone() -> None:
-    client = docker_engine.connect(timeout=30)
-    try:
-        container = client.create_container(BUSYBOX_IMAGE, "sleep 60")["Id"]
-        client.start(container)
-        docker_engine.remove_containers(_RemovalAlreadyInProgress(client), [container])
-        assert not client.containers(all=True, filters={"id": container})
-    finally:
-        with contextlib.suppress(Exception):
-            client.remove_container(container, force=True)
-        client.close()
+def test_removing_a_container_the_engine_is_already_removing_waits_until_it_is_gone(
+        sleeping_container: tuple[docker.APIClient, str]) -> None:
+    client, container = sleeping_container
+    assert docker_engine.remove_containers(_RemovalAlreadyInProgress(client, after=1.0),
+                                           [container])
+    assert not client.containers(all=True, filters={"id": container})
+
+
+@pytest.mark.engine
+def test_a_removal_that_never_ends_is_reported_after_the_timeout(
+        sleeping_container: tuple[docker.APIClient, str]) -> None:
+    client, container = sleeping_container
+    started = time.monotonic()
+    assert not docker_engine.remove_containers(_RemovalAlreadyInProgress(client, after=None),
+                                               [container], timeout=1.0)
+    assert time.monotonic() - started < 30  # not waiting on forever
