@@ -163,9 +163,15 @@ class ImageBuildEngine:
     # -- existence ------------------------------------------------------------------------------
 
     @_either
-    def check(self, image: EngineInput) -> ExistenceResult:
-        """Tri-state existence (exists / missing / unknown with reason) of ``image``."""
-        return self._check(self.plan(image), self.settings.default_builder)
+    def check(self, image: EngineInput | ImageReference | str) -> ExistenceResult:
+        """Tri-state existence (exists / missing / unknown with reason) of ``image``: a spec,
+        or a plain reference such as ``localhost:5001/team/app:1.0``."""
+        builder = self.settings.default_builder
+        if isinstance(image, (ImageReference, str)):
+            reference = image if isinstance(image, ImageReference) else \
+                ImageReference.parse(image, argument="image")
+            return self._check_uri(str(reference), None, self.settings.platform, builder)
+        return self._check(self.plan(image), builder)
 
     @_either
     def image_exists(self, image: EngineInput) -> str | None:
@@ -285,19 +291,21 @@ class ImageBuildEngine:
         return handle.start(run, on_done=on_done)
 
     def _check(self, plan: BuildPlan, builder: str) -> ExistenceResult:
+        return self._check_uri(plan.uri, plan.check_spec_hash,
+                               plan.platform or self.settings.platform, builder)
+
+    def _check_uri(self, uri: str, spec_hash: str | None, platform: str | None,
+                   builder: str) -> ExistenceResult:
         """Ask where the build would happen: a builder that answers existence itself (the
         service, with its own registry credentials) is asked; otherwise our checker."""
-        platform = plan.platform or self.settings.platform
         if builder != "local":
             chosen = self.builder(builder)
             if isinstance(chosen, SubmittingBuilder):
-                return chosen.check(plan.uri, spec_hash=plan.check_spec_hash, platform=platform)
+                return chosen.check(uri, spec_hash=spec_hash, platform=platform)
             # No registry: the image stays in the builder's own store (podman's), not dockerd's.
-            if (isinstance(chosen, ChecksOwnStore)
-                    and ImageReference.parse(plan.uri).registry is None):
-                return chosen.check_store(plan.uri, spec_hash=plan.check_spec_hash,
-                                          platform=platform)
-        return self.checker.check(plan.uri, spec_hash=plan.check_spec_hash, platform=platform)
+            if isinstance(chosen, ChecksOwnStore) and ImageReference.parse(uri).registry is None:
+                return chosen.check_store(uri, spec_hash=spec_hash, platform=platform)
+        return self.checker.check(uri, spec_hash=spec_hash, platform=platform)
 
     def _why_build(self, plan: BuildPlan, force: bool,
                    builder: str) -> tuple[str | None, ExistenceResult | None]:

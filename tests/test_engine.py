@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from imagebuild_nb import Image
+from imagebuild_nb import Image, ImageReference
 from imagebuild_nb.engine import ImageBuildEngine
-from imagebuild_nb.errors import BuilderUnavailableError, ImageBuildError
+from imagebuild_nb.errors import BuilderUnavailableError, ImageBuildError, SpecError
 from imagebuild_nb.events import BuildStarted
 from imagebuild_nb.settings import Settings
 from tests.support.engine_parts import DRIVERS, FakeBuilder, FakeChecker, fake_engine, target
@@ -57,6 +57,17 @@ def test_image_exists_keeps_the_seed_contract() -> None:
     engine, _, checker = fake_engine("missing")
     assert engine.image_exists(target("latest")) == "localhost:5001/fast/demo:latest"
     assert checker.calls == 0
+
+
+def test_check_takes_a_plain_reference_as_text_or_parsed() -> None:
+    engine, _, checker = fake_engine("exists")
+    for reference in ("localhost:5001/team/app:1.0",
+                      ImageReference.parse("localhost:5001/team/app:1.0")):
+        result = engine.check(reference)
+        assert (result.state, result.reference) == ("exists", "localhost:5001/team/app:1.0")
+    assert checker.calls == 2
+    with pytest.raises(SpecError, match="image"):
+        engine.check("Not A Reference!")
 
 
 def test_dry_run_renders_without_touching_anything() -> None:

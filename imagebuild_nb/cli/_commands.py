@@ -50,19 +50,13 @@ def check(args: Any, out: Output) -> int:
     engine = ImageBuildEngine(settings)
     try:
         with ThreadPoolExecutor(max_workers=min(len(named), settings.check_concurrency)) as pool:
-            results = list(pool.map(lambda item: _check_one(engine, item), named))
+            results = list(pool.map(lambda item: engine.check(item.image), named))
     finally:
         engine.close()
     pairs = list(zip(named, results, strict=True))
     rows = [{"spec": item.label, **result.to_dict()} for item, result in pairs]
     out.emit({"results": rows}, "\n".join(_check_line(item, r) for item, r in pairs))
     return _check_code(results)
-
-
-def _check_one(engine: ImageBuildEngine, item: Named) -> Any:
-    if isinstance(item.image, str):
-        return engine.checker.check(item.image, platform=engine.settings.platform)
-    return engine.check(item.image)
 
 
 def _check_line(item: Named, result: Any) -> str:

@@ -8,7 +8,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -255,8 +255,10 @@ class ImageBuildMagics(Magics):
                                  "or pass a build (its variable or id)")
             return self.last_build
         value = self._lookup(text)
-        if value is not None and hasattr(value, "cancel") and hasattr(value, "logs"):
-            return cast("ImageBuild", value)  # a build handle, whatever made it
+        from imagebuild_nb.build import ImageBuild
+
+        if isinstance(value, ImageBuild):
+            return value
         if text in self.builds:
             return self.builds[text]
         known = ", ".join(self.builds) or "none yet"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import start_ipython
 
 from imagebuild_nb.notebook.magics import ImageBuildMagics
+from tests.support.services import Registry
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,14 @@ def test_a_variable_that_is_not_an_image_is_named_in_the_error(shell):
 def test_building_a_plain_reference_asks_for_a_spec(shell):
     with pytest.raises(UsageError, match="building needs an Image spec"):
         shell.run_line_magic("imagebuild", "build localhost:5001/team/app:1")
+
+
+@pytest.mark.registry
+def test_exists_takes_a_plain_reference(shell, plain_registry: Registry, busybox_base: str):
+    """What the help offers: ``exists`` on a full reference, no spec needed."""
+    assert shell.run_line_magic("imagebuild", f"exists {busybox_base}").state == "exists"
+    never = f"{plain_registry.host}/test/never-pushed-{uuid.uuid4().hex[:8]}:1"
+    assert shell.run_line_magic("imagebuild", f"exists {never}").state == "missing"
 
 
 def test_cell_magic_needs_a_name_and_a_body(shell):
