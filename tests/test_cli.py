@@ -305,11 +305,7 @@ def test_sigint_cancels_the_build_exits_130_and_leaves_no_container(
     # -v: an unexpected error prints its traceback (shown below if the exit code is wrong).
     with subprocess.Popen([*CLI, "build", f"{spec}:image", "--driver", driver, "-v"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=_env(), start_new_session=True,
-                          # A shell's background job starts with SIGINT ignored, and so would
-                          # the command: give it Ctrl-C as a terminal's foreground job has it.
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                          ) as process:
+                          env=_env(), start_new_session=True) as process:
         assert process.stderr is not None
         seen: list[str] = []
         lines = _lines(process.stderr)

@@ -62,9 +62,9 @@ class BuildService:
     def client(self, token: str) -> RemoteBuildClient:
         return RemoteBuildClient(self.base, token)
 
-    def http(self, token: str) -> httpx.Client:
+    def http(self, token: str, *, timeout: float = 60) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers={"Authorization": f"token {token}"},
-                            timeout=60)
+                            timeout=timeout)
 
 
 def _service_recipe(root: Path, name: str, url: str, args: list[str],
@@ -90,14 +90,15 @@ def _service_recipe(root: Path, name: str, url: str, args: list[str],
             f"              environment={environment!r}, build_admins={list(build_admins)!r})\n")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """A failing test shows the end of the Hub's log: the Hub's, the services' and the user
-    servers' lines, which say what the service did with the builds the test waited for."""
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[pytest.TestReport]:
+    """A failing test shows the end of the Hub's log (the Hub's, the services' and the user
+    servers' lines) and the state and log of the builds it submitted, once."""
+    report: pytest.TestReport = yield
     hub = getattr(item, "funcargs", {}).get("hub")
-    if report.failed and isinstance(hub, Hub) and hub.log_path.is_file():
+    if report.failed and isinstance(hub, Hub) and not item.stash.get(_REPORTED, False):
+        item.stash[_REPORTED] = True
         lines = hub.log_path.read_text(errors="replace").splitlines()[-HUB_LOG_LINES:]
         report.sections.append((f"JupyterHub log (last {HUB_LOG_LINES} lines)", "\n".join(lines)))
         for service, token, build_id in _SUBMITTED:
@@ -105,16 +106,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                                     _build_state(service, token, build_id)))
     if report.when == "teardown":
         _SUBMITTED.clear()
+    return report
 
 
+_REPORTED = pytest.StashKey[bool]()
 HUB_LOG_LINES = 80
 # The builds the running test submitted (service, token, id): a failing test shows their state.
 _SUBMITTED: list[tuple[BuildService, str, str]] = []
 
 
 def _build_state(service: BuildService, token: str, build_id: str) -> str:
-    try:
-        with service.http(token) as http:
+    try:  # briefly: a stuck service is a usual reason for the failure being reported
+        with service.http(token, timeout=5) as http:
             record = http.get(f"/imagebuild/api/builds/{build_id}").json()
             log = http.get(f"/imagebuild/api/builds/{build_id}/log").text.splitlines()[-15:]
     except (httpx.HTTPError, ValueError) as error:
