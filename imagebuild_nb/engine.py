@@ -35,7 +35,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, Literal, ParamSpec, TypeVar
 
 from imagebuild_nb.build import DryRun, ImageBuild
 from imagebuild_nb.builders import platforms
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 EngineInput = ImageLike | BuildTarget
 
 # Single flight across engine instances (the magics make a fresh engine per call), keyed by
@@ -66,30 +67,32 @@ EngineInput = ImageLike | BuildTarget
 _flights: SingleFlight[tuple[str, str], ImageBuild] = SingleFlight()
 
 
-class _Bound(Generic[T]):
+class _Bound(Generic[P, T]):
     """An engine method bound to an engine: call it, or ``await method.aio(...)`` (Flyte's
     syncify convention), which runs it on a worker thread so the event loop never blocks."""
 
-    def __init__(self, func: Callable[..., T], engine: ImageBuildEngine) -> None:
+    def __init__(self, func: Callable[Concatenate[ImageBuildEngine, P], T],
+                 engine: ImageBuildEngine) -> None:
         self._func, self._engine = func, engine
         functools.update_wrapper(self, func)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> T:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._func(self._engine, *args, **kwargs)
 
-    async def aio(self, *args: Any, **kwargs: Any) -> T:
+    async def aio(self, *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(self, *args, **kwargs))
 
 
-class _either(Generic[T]):
+class _either(Generic[P, T]):
     """A method callable on the class (uses the configured default engine) or an instance."""
 
-    def __init__(self, func: Callable[..., T]) -> None:
+    def __init__(self, func: Callable[Concatenate[ImageBuildEngine, P], T]) -> None:
         self.func = func
         functools.update_wrapper(self, func)  # type: ignore[arg-type]
 
-    def __get__(self, obj: Any, owner: type[ImageBuildEngine]) -> _Bound[T]:
+    def __get__(self, obj: ImageBuildEngine | None,
+                owner: type[ImageBuildEngine]) -> _Bound[P, T]:
         return _Bound(self.func, obj if obj is not None else owner.default())
 
 
