@@ -259,7 +259,9 @@ def gated_request(gate: Gate, key: str, *, first: str = "") -> BuildRequest:
     """A busybox build whose RUN step (after printing ``first``) waits at the gate under
     ``key``; pushed when done."""
     run = f"echo {first}; {gate.run_line(key)}" if first else gate.run_line(key)
-    dockerfile = f"FROM {MIRRORED_BUSYBOX}\nLABEL nonce={uuid.uuid4().hex}\nRUN {run}\n"
+    # The nonce goes in the RUN line: BuildKit keys a RUN's cache by its command, not by the
+    # LABELs above it, and a cached RUN never knocks at the gate.
+    dockerfile = f"FROM {MIRRORED_BUSYBOX}\nRUN : {uuid.uuid4().hex}; {run}\n"
     return BuildRequest(dockerfile=dockerfile,
                         context=InMemoryContext({"Dockerfile": dockerfile}),
                         tags=(unique_uri(key),), push=True)

@@ -179,8 +179,9 @@ def shared_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
 def busybox_request(
     base: str, uri: str, run: str, *, files: dict[str, str | bytes] | None = None
 ) -> BuildRequest:
-    """A Dockerfile on the busybox base with one RUN (plus a nonce so the cache never hits)."""
-    dockerfile = f"FROM {base}\nLABEL nonce={uuid.uuid4().hex}\nRUN {run}\n"
+    """A Dockerfile on the busybox base with one RUN, which starts with a nonce so that the
+    cache never hits (BuildKit keys a RUN's cache by its command, not by a LABEL above it)."""
+    dockerfile = f"FROM {base}\nRUN : {uuid.uuid4().hex}; {run}\n"
     return BuildRequest(
         dockerfile=dockerfile,
         context=InMemoryContext({"Dockerfile": dockerfile, **(files or {})}),
