@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from imagebuild_nb.farm.store import FarmStore
@@ -44,3 +45,14 @@ def agents(database_url: str, tmp_path: Path) -> Iterator[Callable[..., AgentPro
     yield start
     for agent in started:
         agent.stop()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def remove_built_images(docker_client: docker.DockerClient) -> Iterator[None]:
+    """Agents on the shared engine build there: the package's images (all named ibnb-farm/...)
+    go when it ends. They stay in the registry, under unique names."""
+    yield
+    for image in docker_client.images.list():
+        for tag in image.tags:
+            if "/ibnb-farm/" in tag:
+                docker_client.images.remove(tag, force=True)

@@ -58,7 +58,9 @@ def test_families_spread_over_both_engines_and_come_back_to_their_cache(
                      f"FROM {BUSYBOX_IMAGE}\nRUN echo {tag}-{index} > /first\n")
               for index in range(20)]
     done = [wait_for(farm_store, build.id, lambda i: i.terminal, timeout=300) for build in builds]
-    assert all(info.status is BuildStatus.SUCCEEDED for info in done), done
+    failed = [(info.uri, info.engine, info.status.value, info.error, info.log_tail[-3:])
+              for info in done if info.status is not BuildStatus.SUCCEEDED]
+    assert not failed, failed
     per_engine = {engine: sum(1 for info in done if info.engine == engine)
                   for engine in ("engine-a", "engine-b")}
     assert min(per_engine.values()) >= 3, per_engine
