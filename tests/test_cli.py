@@ -340,7 +340,7 @@ def test_remote_build_status_logs_and_cancel_by_id(
     repository, tag = document["uri"].split("/", 1)[1].rsplit(":", 1)
     assert document["digest"] == plain_registry.manifest_digest(repository, tag)
     slow = _module(tmp_path / "slow", busybox_base, plain_registry.host, f"{unique_name}-slow",
-                   "echo slow-started && sleep 60")
+                   f"echo slow-started {unique_name} && sleep 60")  # unique: never cached
     status, logs, submitted = imagebuild_all(
         ("status", build_id), ("logs", build_id),
         ("--json", "build", f"{slow}:image", "--builder", "remote", "--no-wait"), env=env)
@@ -351,7 +351,8 @@ def test_remote_build_status_logs_and_cancel_by_id(
     with subprocess.Popen([*CLI, "--json", "logs", "--follow", slow_id], env=_env(env),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as follower:
         assert follower.stderr is not None and follower.stdout is not None
-        _wait_for(_lines(follower.stderr), lambda line: line.strip() == "slow-started", [])
+        started = f"slow-started {unique_name}"
+        _wait_for(_lines(follower.stderr), lambda line: line.strip() == started, [])
         assert imagebuild("status", slow_id, env=env).code == 0  # running
         assert imagebuild("cancel", slow_id, env=env).code == 0
         assert follower.wait(timeout=30) == 1

@@ -154,10 +154,11 @@ ImageBuildEngine.check(img)'''),
 
 A slow build (a RUN step that ticks for half a minute); once it is ticking, `cancel()` asks the
 service to stop it. The build ends as *cancelled* and the service leaves no container behind.
+`force=True` runs the step even when an earlier run of this notebook left it in the cache.
 '''),
     code('''
 slow = img.with_commands(["for i in $(seq 1 120); do echo tick $i; sleep 0.25; done"])
-slow_build = ImageBuildEngine.build(slow, builder="remote", wait=False)
+slow_build = ImageBuildEngine.build(slow, builder="remote", wait=False, force=True)
 slow_id = slow_build.remote_run.id
 print("slow build:", slow_id, slow_build.remote_run.url)
 for event in slow_build.follow():

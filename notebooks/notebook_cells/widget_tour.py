@@ -82,12 +82,14 @@ print("after Check:", w.status, w.digest)'''),
 ## 5. Cancel
 
 A second widget builds a slow image; once its log shows the RUN step ticking, **Cancel** stops it.
+*Force* is on, so the step runs even when an earlier run of this notebook left it in the cache.
 '''),
     code('''
 import time
 
 slow = img.with_commands(["for i in $(seq 1 120); do echo tick $i; sleep 0.25; done"])
 w2 = ImageBuildWidget(slow)
+w2.force.value = True
 display(w2)
 w2.build_button.click()
 deadline = time.monotonic() + 120
