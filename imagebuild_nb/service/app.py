@@ -314,6 +314,7 @@ def _in_the_foreground_of_a_terminal() -> bool:
     except (OSError, ValueError):  # not a terminal, or stdin closed
         return False
 
+
 def _redacted_url(url: str) -> str:
     """The database URL without its password, for the log."""
     scheme, sep, rest = url.partition("://")
