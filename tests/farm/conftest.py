@@ -12,6 +12,7 @@ import pytest
 from imagebuild_nb.farm.store import FarmStore
 from tests.support.farm import AgentProcess
 from tests.support.postgres import PostgresCluster
+from tests.support.services import remove_images_tagged
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +53,4 @@ def remove_built_images(docker_client: docker.DockerClient) -> Iterator[None]:
     """Agents on the shared engine build there: the package's images (all named ibnb-farm/...)
     go when it ends. They stay in the registry, under unique names."""
     yield
-    for image in docker_client.images.list():
-        for tag in image.tags:
-            if "/ibnb-farm/" in tag:
-                docker_client.images.remove(tag, force=True)
+    remove_images_tagged(docker_client, lambda tag: "/ibnb-farm/" in tag)

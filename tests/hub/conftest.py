@@ -23,14 +23,20 @@ import docker
 import httpx
 import pytest
 
-from imagebuild_nb.builders import BuildRequest, InMemoryContext
+from imagebuild_nb.builders import BuildRequest
 from imagebuild_nb.builders.remote import RemoteBuildClient
 from imagebuild_nb.wire import TERMINAL_STATUSES
+from tests.service.conftest import busybox_request
 from tests.support.http_gate import Gate
 from tests.support.jupyterhub import Hub
 from tests.support.kernel_ws import Kernel
 from tests.support.processes import stop_process
-from tests.support.services import MIRRORED_BUSYBOX, PLAIN_REGISTRY, free_port
+from tests.support.services import (
+    MIRRORED_BUSYBOX,
+    PLAIN_REGISTRY,
+    free_port,
+    remove_images_tagged,
+)
 
 USERS = ("alice", "bob", "carol", "admin")
 ADMINS = ("admin",)
@@ -249,22 +255,14 @@ def remove_built_images(docker_client: docker.DockerClient) -> Iterator[None]:
     (they stay in the registry, under unique names)."""
     yield
     prefix = f"{PLAIN_REGISTRY}/test/hub-{RUN}-"
-    for image in docker_client.images.list():
-        for tag in image.tags:
-            if tag.startswith(prefix):
-                docker_client.images.remove(tag, force=True)
+    remove_images_tagged(docker_client, lambda tag: tag.startswith(prefix))
 
 
 def gated_request(gate: Gate, key: str, *, first: str = "") -> BuildRequest:
     """A busybox build whose RUN step (after printing ``first``) waits at the gate under
     ``key``; pushed when done."""
     run = f"echo {first}; {gate.run_line(key)}" if first else gate.run_line(key)
-    # The nonce goes in the RUN line: BuildKit keys a RUN's cache by its command, not by the
-    # LABELs above it, and a cached RUN never knocks at the gate.
-    dockerfile = f"FROM {MIRRORED_BUSYBOX}\nRUN : {uuid.uuid4().hex}; {run}\n"
-    return BuildRequest(dockerfile=dockerfile,
-                        context=InMemoryContext({"Dockerfile": dockerfile}),
-                        tags=(unique_uri(key),), push=True)
+    return busybox_request(MIRRORED_BUSYBOX, unique_uri(key), run)  # never cached: it knocks
 
 
 def submit(service: BuildService, token: str, request: object) -> str:

@@ -14,7 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +144,15 @@ def throwaway_registry(
     finally:
         stop_process(process, 10)
         log.close()
+
+
+def remove_images_tagged(client: docker.DockerClient, matches: Callable[[str], bool]) -> None:
+    """Remove from the engine every image tag ``matches`` accepts (a test package's own
+    images, named so that nothing else matches)."""
+    for image in client.images.list():
+        for tag in image.tags:
+            if matches(tag):
+                client.images.remove(tag, force=True)
 
 
 def containers_with(client: docker.DockerClient, marker: str, *,
